@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# deps.sh - installs the Debian packages that building and testing portico
+# need, and only those that are missing. Run by the Makefile; safe to rerun.
+set -euo pipefail
+
+packages=(
+  gcc make                 # build
+  libcmocka-dev            # unit tests
+  python3 python3-pytest   # integration tests (run by /usr/bin/python3)
+)
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(socat)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps.sh: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO=sudo; else
+    echo "deps.sh: missing packages: ${missing[*]}; run as root or install them" >&2
+    exit 1
+  fi
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,267 @@
+#include "core/sock.h"
+#include "core/limits.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int port_parse(const char *s, uint16_t *port)
+{
+    unsigned long v = 0;
+    if (*s == '\0')
+        return -EINVAL;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || p - s >= 5)
+            return -EINVAL;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
+               char *err, size_t errlen)
+{
+    const char *h = spec, *colon;
+    size_t hl;
+
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL) {
+            snprintf(err, errlen, "missing ']' in address '%s'", spec);
+            return -EINVAL;
+        }
+        h = spec + 1;
+        hl = (size_t)(end - h);
+        if (end[1] != ':') {
+            snprintf(err, errlen, "missing ':PORT' after ']' in address '%s'", spec);
+            return -EINVAL;
+        }
+        colon = end + 1;
+        struct in6_addr a6;
+        char tmp[HOST_MAX];
+        if (hl == 0 || hl >= sizeof tmp) {
+            snprintf(err, errlen, "invalid IPv6 address in '%s'", spec);
+            return -EINVAL;
+        }
+        memcpy(tmp, h, hl);
+        tmp[hl] = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) != 1) {
+            snprintf(err, errlen, "invalid IPv6 address '%s'", tmp);
+            return -EINVAL;
+        }
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL) {
+            snprintf(err, errlen, "missing ':PORT' in address '%s'", spec);
+            return -EINVAL;
+        }
+        if (memchr(spec, ':', (size_t)(colon - spec)) != NULL) {
+            snprintf(err, errlen, "IPv6 address must be in brackets, as in '[::1]:8080': '%s'", spec);
+            return -EINVAL;
+        }
+        hl = (size_t)(colon - spec);
+    }
+    if (hl >= hostlen) {
+        snprintf(err, errlen, "host name too long in '%s'", spec);
+        return -EINVAL;
+    }
+    if (port_parse(colon + 1, port) < 0) {
+        snprintf(err, errlen, "invalid port '%s' in '%s': must be 1-65535", colon + 1, spec);
+        return -EINVAL;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    return 0;
+}
+
+int addr_resolve(const char *host, uint16_t port, int family, int socktype,
+                 int passive, addr_t *out, int max, char *err, size_t errlen)
+{
+    struct addrinfo hints = { 0 }, *res = NULL;
+    char svc[8];
+    hints.ai_family = family;
+    hints.ai_socktype = socktype;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    snprintf(svc, sizeof svc, "%u", (unsigned)port);
+
+    if (host != NULL && *host == '\0')
+        host = NULL;
+    if (host == NULL && passive && family == AF_UNSPEC) {
+        /* Every address: one IPv6 wildcard socket that also takes IPv4,
+         * falling back to 0.0.0.0 where IPv6 is missing. */
+        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        family = fd == -1 ? AF_INET : AF_INET6;
+        if (fd != -1)
+            close(fd);
+        hints.ai_family = family;
+    }
+    int rc = getaddrinfo(host, svc, &hints, &res);
+    if (rc != 0) {
+        const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
+        if (rc == EAI_ADDRFAMILY || rc == EAI_NODATA || rc == EAI_NONAME)
+            if (family == AF_INET || family == AF_INET6)
+                why = family == AF_INET ? "no IPv4 address for this name"
+                                        : "no IPv6 address for this name";
+        snprintf(err, errlen, "cannot resolve '%s': %s", host ? host : "*", why);
+        return -1;
+    }
+    int n = 0;
+    for (struct addrinfo *ai = res; ai != NULL && n < max; ai = ai->ai_next) {
+        int dup = 0;
+        for (int i = 0; i < n; i++)
+            if (out[i].len == ai->ai_addrlen && memcmp(&out[i].ss, ai->ai_addr, ai->ai_addrlen) == 0)
+                dup = 1;
+        if (dup)
+            continue;
+        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
+        out[n].len = ai->ai_addrlen;
+        n++;
+    }
+    freeaddrinfo(res);
+    if (n == 0) {
+        snprintf(err, errlen, "cannot resolve '%s': no usable address", host ? host : "*");
+        return -1;
+    }
+    return n;
+}
+
+uint16_t addr_port(const addr_t *a)
+{
+    if (a->ss.ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+    return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+const char *addr_format(const addr_t *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+        snprintf(buf, len, "[%s]:%u", ip, (unsigned)ntohs(s6->sin6_port));
+    } else if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)&a->ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof ip);
+        snprintf(buf, len, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+    } else {
+        snprintf(buf, len, "(unknown family %d)", a->ss.ss_family);
+    }
+    return buf;
+}
+
+static int set_int(int fd, int level, int opt, int v)
+{
+    return setsockopt(fd, level, opt, &v, sizeof v) == -1 ? -errno : 0;
+}
+
+static int bind_socket(const addr_t *a, int socktype, int reuseport)
+{
+    int fd = socket(a->ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -errno;
+    int rc = 0;
+    /* TCP needs SO_REUSEADDR to rebind over TIME_WAIT; on UDP it would let
+     * two unrelated sockets share a port, so it stays off there. */
+    if (socktype == SOCK_STREAM)
+        rc = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (rc == 0 && reuseport)
+        rc = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1);
+    if (rc == 0 && a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&a->ss;
+        int any = IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr);
+        rc = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? 0 : 1);
+    }
+    if (rc == 0 && bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1)
+        rc = -errno;
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int sock_listen(const addr_t *a, int socktype, int reuseport)
+{
+    int fd = bind_socket(a, socktype, reuseport);
+    if (fd < 0 || socktype != SOCK_STREAM)
+        return fd;
+    if (listen(fd, LISTEN_BACKLOG) == -1) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int sock_probe_free(const addr_t *a, int socktype)
+{
+    if (addr_port(a) == 0)
+        return 0;
+    int fd = bind_socket(a, socktype, 0);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+int sock_connect(const addr_t *a, int socktype)
+{
+    int fd = socket(a->ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -errno;
+    if (connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 && errno != EINPROGRESS) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int sock_connect_result(int fd)
+{
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+        return -errno;
+    return -soerr;
+}
+
+int sock_accept(int lfd, addr_t *peer)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd == -1)
+        return -errno;
+    if (peer != NULL) {
+        memcpy(&peer->ss, &ss, len);
+        peer->len = len;
+    }
+    return fd;
+}
+
+int sock_local(int fd, addr_t *a)
+{
+    a->len = sizeof a->ss;
+    return getsockname(fd, (struct sockaddr *)&a->ss, &a->len) == -1 ? -errno : 0;
+}
+
+int sock_peer(int fd, addr_t *a)
+{
+    a->len = sizeof a->ss;
+    return getpeername(fd, (struct sockaddr *)&a->ss, &a->len) == -1 ? -errno : 0;
+}
+
+int sock_nodelay(int fd)
+{
+    return set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+}
