@@ -62,9 +62,12 @@ run: $(BIN)
 	./$(BIN) $(RUN_ARGS)
 
 unit: $(UNIT_BIN)
-	@set -e; pass=0; for t in $(UNIT_BIN); do \
-	  echo "== $$t"; $$t; pass=$$((pass+1)); done; \
-	echo "unit: $$pass test programs passed"
+	@total=0; progs=0; for t in $(UNIT_BIN); do \
+	  echo "== $$t"; out=$$($$t 2>&1); rc=$$?; echo "$$out"; \
+	  if [ $$rc -ne 0 ]; then echo "unit: FAILED in $$t"; exit 1; fi; \
+	  n=$$(echo "$$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p'); \
+	  total=$$((total + n)); progs=$$((progs + 1)); done; \
+	echo "unit: $$total tests passed in $$progs programs"
 
 integration: $(BIN)
 	PORTICO=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/integration

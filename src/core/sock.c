@@ -54,7 +54,12 @@ int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
         }
         memcpy(tmp, h, hl);
         tmp[hl] = '\0';
-        if (inet_pton(AF_INET6, tmp, &a6) != 1) {
+        char *zone = strchr(tmp, '%'); /* fe80::1%eth0: the zone is for getaddrinfo */
+        if (zone != NULL)
+            *zone = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) != 1 || (zone != NULL && zone[1] == '\0')) {
+            if (zone != NULL)
+                *zone = '%';
             snprintf(err, errlen, "invalid IPv6 address '%s'", tmp);
             return -EINVAL;
         }

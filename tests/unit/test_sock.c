@@ -1,0 +1,167 @@
+/* test_sock.c - address parsing and formatting, and listening sockets. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "core/sock.h"
+
+static void test_port_parse(void **state)
+{
+    (void)state;
+    static const struct { const char *s; int ok; unsigned v; } cases[] = {
+        { "1", 1, 1 }, { "80", 1, 80 }, { "8080", 1, 8080 }, { "65535", 1, 65535 },
+        { "00080", 1, 80 },
+        { "0", 0, 0 }, { "65536", 0, 0 }, { "99999", 0, 0 }, { "123456", 0, 0 },
+        { "", 0, 0 }, { "abc", 0, 0 }, { "-1", 0, 0 }, { "+80", 0, 0 }, { " 80", 0, 0 },
+        { "80 ", 0, 0 }, { "8o", 0, 0 }, { "0x50", 0, 0 }, { "4294967376", 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint16_t port = 0;
+        int rc = port_parse(cases[i].s, &port);
+        if (cases[i].ok) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(port, cases[i].v);
+        } else {
+            assert_int_equal(rc, -EINVAL);
+        }
+    }
+}
+
+static void test_addr_split_valid(void **state)
+{
+    (void)state;
+    static const struct { const char *spec, *host; unsigned port; } cases[] = {
+        { "127.0.0.1:8080", "127.0.0.1", 8080 },
+        { "[::1]:8080", "::1", 8080 },
+        { "[fe80::1%lo]:1", "fe80::1%lo", 1 },
+        { ":8080", "", 8080 },
+        { "localhost:8080", "localhost", 8080 },
+        { "example.com:443", "example.com", 443 },
+        { "[::]:65535", "::", 65535 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char host[HOST_MAX], err[ERR_MAX] = "";
+        uint16_t port = 0;
+        int rc = addr_split(cases[i].spec, host, sizeof host, &port, err, sizeof err);
+        if (rc != 0)
+            fail_msg("%s: %s", cases[i].spec, err);
+        assert_string_equal(host, cases[i].host);
+        assert_int_equal(port, cases[i].port);
+    }
+}
+
+static void test_addr_split_invalid(void **state)
+{
+    (void)state;
+    static const struct { const char *spec, *err; } cases[] = {
+        { "127.0.0.1", "missing ':PORT' in address '127.0.0.1'" },
+        { "127.0.0.1:", "invalid port '' in '127.0.0.1:': must be 1-65535" },
+        { "127.0.0.1:0", "invalid port '0' in '127.0.0.1:0': must be 1-65535" },
+        { "127.0.0.1:65536", "invalid port '65536' in '127.0.0.1:65536': must be 1-65535" },
+        { "127.0.0.1:abc", "invalid port 'abc' in '127.0.0.1:abc': must be 1-65535" },
+        { "::1:8080", "IPv6 address must be in brackets, as in '[::1]:8080': '::1:8080'" },
+        { "[::1:8080", "missing ']' in address '[::1:8080'" },
+        { "[::1]8080", "missing ':PORT' after ']' in address '[::1]8080'" },
+        { "[::1]", "missing ':PORT' after ']' in address '[::1]'" },
+        { "[]:80", "invalid IPv6 address in '[]:80'" },
+        { "[1.2.3.4]:80", "invalid IPv6 address '1.2.3.4'" },
+        { "[::g]:80", "invalid IPv6 address '::g'" },
+        { "[fe80::1%]:80", "invalid IPv6 address 'fe80::1%'" },
+        { "", "missing ':PORT' in address ''" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char host[HOST_MAX], err[ERR_MAX] = "";
+        uint16_t port = 0;
+        assert_int_equal(addr_split(cases[i].spec, host, sizeof host, &port, err, sizeof err), -EINVAL);
+        assert_string_equal(err, cases[i].err);
+    }
+    /* A host name longer than the caller's buffer. */
+    char host[8], err[ERR_MAX];
+    uint16_t port;
+    assert_int_equal(addr_split("averylonghostname:80", host, sizeof host, &port, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "host name too long in 'averylonghostname:80'");
+}
+
+static void test_resolve_and_format(void **state)
+{
+    (void)state;
+    addr_t a[4];
+    char err[ERR_MAX], s[ADDR_STRLEN];
+    assert_int_equal(addr_resolve("127.0.0.1", 8080, AF_UNSPEC, SOCK_STREAM, 0, a, 4, err, sizeof err), 1);
+    assert_string_equal(addr_format(&a[0], s, sizeof s), "127.0.0.1:8080");
+    assert_int_equal(addr_port(&a[0]), 8080);
+    assert_int_equal(addr_resolve("::1", 53, AF_UNSPEC, SOCK_DGRAM, 0, a, 4, err, sizeof err), 1);
+    assert_string_equal(addr_format(&a[0], s, sizeof s), "[::1]:53");
+    /* Wrong family for a literal. */
+    assert_int_equal(addr_resolve("::1", 53, AF_INET, SOCK_DGRAM, 0, a, 4, err, sizeof err), -1);
+    assert_string_equal(err, "cannot resolve '::1': no IPv4 address for this name");
+    /* Every address, passive. */
+    int n = addr_resolve("", 9, AF_UNSPEC, SOCK_STREAM, 1, a, 4, err, sizeof err);
+    assert_int_equal(n, 1);
+    assert_true(a[0].ss.ss_family == AF_INET6 || a[0].ss.ss_family == AF_INET);
+    addr_format(&a[0], s, sizeof s);
+    assert_true(strcmp(s, "[::]:9") == 0 || strcmp(s, "0.0.0.0:9") == 0);
+    /* A name that cannot resolve carries the resolver's reason. */
+    assert_int_equal(addr_resolve("nosuch.invalid", 80, AF_UNSPEC, SOCK_STREAM, 0, a, 4, err, sizeof err), -1);
+    assert_true(strncmp(err, "cannot resolve 'nosuch.invalid': ", 33) == 0);
+    assert_true(strlen(err) > 33);
+}
+
+static void test_listen_probe_and_accept(void **state)
+{
+    (void)state;
+    addr_t a[1], local, peer;
+    char err[ERR_MAX], s[ADDR_STRLEN], s2[ADDR_STRLEN];
+    assert_int_equal(addr_resolve("127.0.0.1", 1, AF_INET, SOCK_STREAM, 1, a, 1, err, sizeof err), 1);
+    ((struct sockaddr_in *)&a[0].ss)->sin_port = 0; /* the kernel picks */
+    int lfd = sock_listen(&a[0], SOCK_STREAM, 1);
+    assert_true(lfd >= 0);
+    assert_int_equal(sock_local(lfd, &local), 0);
+    assert_true(addr_port(&local) != 0);
+    /* The port is held (by an SO_REUSEPORT group): the probe says so. */
+    assert_int_equal(sock_probe_free(&local, SOCK_STREAM), -EADDRINUSE);
+    /* A second SO_REUSEPORT socket joins. */
+    int lfd2 = sock_listen(&local, SOCK_STREAM, 1);
+    assert_true(lfd2 >= 0);
+    close(lfd2);
+    assert_int_equal(sock_accept(lfd, NULL), -EAGAIN);
+
+    int cfd = sock_connect(&local, SOCK_STREAM);
+    assert_true(cfd >= 0);
+    int afd = -1;
+    for (int i = 0; i < 1000 && afd < 0; i++) {
+        afd = sock_accept(lfd, &peer);
+        if (afd < 0)
+            usleep(1000);
+    }
+    assert_true(afd >= 0);
+    assert_int_equal(sock_connect_result(cfd), 0);
+    addr_t cl;
+    assert_int_equal(sock_local(cfd, &cl), 0);
+    assert_string_equal(addr_format(&peer, s, sizeof s), addr_format(&cl, s2, sizeof s2));
+    assert_int_equal(sock_nodelay(afd), 0);
+    close(afd);
+    close(cfd);
+    close(lfd);
+    /* Freed: the probe passes now. */
+    assert_int_equal(sock_probe_free(&local, SOCK_STREAM), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_port_parse),
+        cmocka_unit_test(test_addr_split_valid),
+        cmocka_unit_test(test_addr_split_invalid),
+        cmocka_unit_test(test_resolve_and_format),
+        cmocka_unit_test(test_listen_probe_and_accept),
+    };
+    return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
+}
