@@ -10,7 +10,9 @@
 CC      ?= cc
 PYTHON  := /usr/bin/python3
 CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc -MMD -MP
-LDLIBS  := -lpthread
+# The demo site that `portico serve` shows without a DIR argument.
+CFLAGS  += -DPORTICO_DEFAULT_SITE='"$(CURDIR)/examples/site"'
+LDLIBS  := -linih -lpthread
 
 ifeq ($(SAN),1)
 BUILD   := build/san
@@ -32,7 +34,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 DEPS_STAMP := build/.deps-ok
 
-RUN_ARGS ?= nc -l -k --echo -v 127.0.0.1 8080
+RUN_ARGS ?= serve --access-log -
 
 .PHONY: all run test unit integration fuzz bench clean deps
 all: $(BIN)

@@ -2,8 +2,8 @@
  *
  *   echo_client [-c CONNS] [-s SIZE] [-d SECS] [-t SETUP_SECS] HOST PORT
  *
- * Opens CONNS TCP connections (default 100), runs one warm-up round trip on
- * each, then for SECS seconds (default 5) every connection sends a SIZE-byte
+ * Opens CONNS TCP connections (default 100) one by one, with one warm-up
+ * round trip on each before the next is opened, then for SECS seconds (default 5) every connection sends a SIZE-byte
  * message (default 64), waits for the whole echo, checks it byte by byte and
  * sends the next one. All connections share one epoll loop on one thread.
  *
@@ -187,6 +187,31 @@ static double pct_us(double p)
     return g_lat[rank - 1] / 1000.0;
 }
 
+/* One blocking round trip on a fresh connection (socket still blocking, with
+ * send and receive timeouts set). */
+static void warm_up(struct conn *c, double setup_secs)
+{
+    c->seq++;
+    fill_msg(c);
+    for (size_t off = 0; off < g_size;) {
+        ssize_t n = send(c->fd, c->msg + off, g_size - off, MSG_NOSIGNAL);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1)
+            die("connection %d: warm-up send: %s", c->idx,
+                errno == EAGAIN ? "timed out" : strerror(errno));
+        off += (size_t)n;
+    }
+    c->sent = g_size;
+    c->rcvd = 0;
+    while (c->rcvd < g_size) {
+        /* recv_more() treats EAGAIN (here: SO_RCVTIMEO expired) as "not yet". */
+        if (!recv_more(c))
+            die("connection %d: no warm-up echo within the %.0f s setup time", c->idx,
+                setup_secs);
+    }
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: echo_client [-c CONNS] [-s SIZE] [-d SECS] [-t SETUP_SECS] HOST PORT\n");
@@ -245,8 +270,13 @@ int main(int argc, char **argv)
     if (g_epfd == -1)
         die("epoll_create1: %s", strerror(errno));
 
-    /* Connect one by one (blocking, bounded by SO_SNDTIMEO); connection
-     * setup is not part of the measurement. */
+    /* Connect one by one and run one warm-up round trip on each connection
+     * before opening the next (blocking, bounded by SO_SNDTIMEO/SO_RCVTIMEO
+     * and the setup deadline). That way a server that accepts slowly or forks
+     * per connection (socat: listen backlog 5) never sees a burst of SYNs
+     * overflow its accept queue and wait out SYN retransmits, and every
+     * server child is running before the clock starts. Setup is not part of
+     * the measurement. */
     uint64_t setup_deadline = now_ns() + (uint64_t)(setup_secs * 1e9);
     for (int i = 0; i < nconns; i++) {
         struct conn *c = &conns[i];
@@ -255,16 +285,24 @@ int main(int argc, char **argv)
         c->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c->fd == -1)
             die("socket: %s", strerror(errno));
-        uint64_t left = now_ns() < setup_deadline ? setup_deadline - now_ns() : 1000;
+        uint64_t t = now_ns();
+        if (t >= setup_deadline)
+            die("only %d of %d connections set up within %.0f s", i, nconns, setup_secs);
+        uint64_t left = setup_deadline - t;
         struct timeval tv = { .tv_sec = (time_t)(left / 1000000000u),
-                              .tv_usec = (suseconds_t)(left % 1000000000u / 1000) + 1 };
+                              .tv_usec = (suseconds_t)(left % 1000000000u / 1000) };
+        if (tv.tv_sec == 0 && tv.tv_usec == 0)
+            tv.tv_usec = 1; /* zero would mean no timeout */
         setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         if (connect(c->fd, ai->ai_addr, ai->ai_addrlen) == -1)
             die("connection %d: connect: %s", i, strerror(errno));
-        struct timeval zero = { 0, 0 };
-        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        warm_up(c, setup_secs);
+        struct timeval zero = { 0, 0 };
+        setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &zero, sizeof zero);
+        setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof zero);
         int fl = fcntl(c->fd, F_GETFL);
         if (fl == -1 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) == -1)
             die("fcntl: %s", strerror(errno));
@@ -277,31 +315,6 @@ int main(int argc, char **argv)
     struct epoll_event *evs = calloc((size_t)nconns, sizeof *evs);
     if (evs == NULL)
         die("out of memory");
-
-    /* Warm-up: one round trip on every connection, so that a server that
-     * forks per connection has every child running before the clock starts. */
-    int pending = nconns;
-    for (int i = 0; i < nconns; i++)
-        start_msg(&conns[i], now_ns());
-    while (pending > 0) {
-        uint64_t t = now_ns();
-        if (t >= setup_deadline)
-            die("warm-up: %d of %d connections got no echo within %.0f s", pending, nconns,
-                setup_secs);
-        int n = epoll_wait(g_epfd, evs, nconns, (int)((setup_deadline - t) / 1000000u) + 1);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            die("epoll_wait: %s", strerror(errno));
-        }
-        for (int k = 0; k < n; k++) {
-            struct conn *c = evs[k].data.ptr;
-            if (evs[k].events & EPOLLOUT)
-                send_more(c);
-            if (c->rcvd < g_size && recv_more(c))
-                pending--;
-        }
-    }
 
     /* Timed phase. */
     uint64_t start = now_ns();

@@ -5,8 +5,10 @@ set -euo pipefail
 
 packages=(
   gcc make                 # build
+  libinih-dev              # INI config files (portico serve --config)
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
+  curl                     # integration tests talk to portico serve with it
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)

@@ -8,6 +8,7 @@
 #define EXIT_USAGE 2
 
 int cmd_nc(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints "portico CMD: MESSAGE" and a newline on stderr. */
 void cmd_error(const char *cmd, const char *fmt, ...)

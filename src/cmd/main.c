@@ -14,6 +14,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "serve", cmd_serve, "HTTP/1.1 file server (the main job)" },
     { "nc", cmd_nc, "TCP/UDP sockets from the shell: connect, listen, echo" },
 };
 

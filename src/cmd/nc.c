@@ -1123,7 +1123,7 @@ static int run_echo(struct nc *nc)
         for (int i = 0; i < nc->naddrs; i++)
             verbose(nc, "listening on %s (%s, %d workers)", addr_format(&nc->addrs[i], a, sizeof a),
                     nc->o.udp ? "udp" : "tcp", n);
-        static const struct workers_ops ops = { echo_start, echo_stop, echo_finish };
+        static const struct workers_ops ops = { echo_start, echo_stop, echo_finish, NULL };
         rc = workers_run(n, &ops, &e);
         if (rc < 0)
             cmd_error("nc", "cannot start the workers: %s", strerror(-rc));

@@ -5,6 +5,12 @@
 
 void pool_init(pool_t *p, size_t max_free)
 {
+    pool_init_size(p, POOL_BLOCK_SIZE, max_free);
+}
+
+void pool_init_size(pool_t *p, size_t block_size, size_t max_free)
+{
+    p->block_size = block_size < sizeof(void *) ? sizeof(void *) : block_size;
     p->free_list = NULL;
     p->nfree = 0;
     p->max_free = max_free;
@@ -28,7 +34,7 @@ void *pool_get(pool_t *p)
         p->free_list = *(void **)blk;
         p->nfree--;
     } else {
-        blk = malloc(POOL_BLOCK_SIZE);
+        blk = malloc(p->block_size);
         if (blk == NULL)
             return NULL;
     }

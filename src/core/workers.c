@@ -100,6 +100,8 @@ static void on_signal(loop_t *l, int signo, void *arg)
             log_error("cannot reopen the log file: %s", strerror(-rc));
         else
             log_info("log reopened");
+        if (g->ops->reopen != NULL)
+            g->ops->reopen(g->arg);
         return;
     }
     g->stops++;

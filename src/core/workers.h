@@ -19,6 +19,9 @@ struct workers_ops {
     /* In the worker's thread after its loop returned: release what start
      * made. May be NULL. */
     void (*finish)(loop_t *l, int idx, void *arg);
+    /* In the main thread on SIGHUP, after the log was reopened: reopen
+     * other files (an access log). May be NULL. */
+    void (*reopen)(void *arg);
 };
 
 /* Number of CPUs this process may run on (at least 1). */

@@ -1,0 +1,102 @@
+#include "http/cond.h"
+#include "http/parse.h"
+
+#include <string.h>
+
+/* etagc = %x21 / %x23-7E / obs-text */
+static int etagc(unsigned char c)
+{
+    return c == 0x21 || (c >= 0x23 && c != 0x7f);
+}
+
+int http_etag_match(slice_t list, slice_t etag, int weak)
+{
+    const char *p = list.p, *end = list.p + list.len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (end - p == 1 && *p == '*')
+        return 1;
+    int matched = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        if (p == end)
+            return matched;
+        int is_weak = 0;
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/') {
+            is_weak = 1;
+            p += 2;
+        }
+        if (p == end || *p != '"')
+            return 0;
+        const char *q = p + 1;
+        while (q < end && etagc((unsigned char)*q))
+            q++;
+        if (q == end || *q != '"')
+            return 0;
+        slice_t tag = slice_make(p, (size_t)(q - p) + 1);
+        if ((weak || !is_weak) && slice_eq(tag, etag))
+            matched = 1;
+        p = q + 1;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < end && *p != ',')
+            return 0;
+    }
+}
+
+static int parse_u64(const char **pp, const char *end, uint64_t *v)
+{
+    const char *p = *pp;
+    uint64_t x = 0;
+    if (p == end || *p < '0' || *p > '9')
+        return -1;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*p - '0');
+        p++;
+    }
+    *pp = p;
+    *v = x;
+    return 0;
+}
+
+enum http_range_result http_range_parse(slice_t v, uint64_t size, uint64_t *first, uint64_t *last)
+{
+    if (v.len < 6 || !http_slice_ieq(slice_make(v.p, 6), "bytes="))
+        return HTTP_RANGE_IGNORE;
+    const char *p = v.p + 6, *end = v.p + v.len;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    uint64_t a, b;
+    if (p < end && *p == '-') {
+        p++;
+        if (parse_u64(&p, end, &b) < 0)
+            return HTTP_RANGE_IGNORE;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p != end)
+            return HTTP_RANGE_IGNORE; /* several ranges or junk */
+        if (b == 0 || size == 0)
+            return HTTP_RANGE_UNSATISFIABLE;
+        *first = b >= size ? 0 : size - b;
+        *last = size - 1;
+        return HTTP_RANGE_OK;
+    }
+    if (parse_u64(&p, end, &a) < 0 || p == end || *p != '-')
+        return HTTP_RANGE_IGNORE;
+    p++;
+    b = UINT64_MAX;
+    if (p < end && *p >= '0' && *p <= '9' && parse_u64(&p, end, &b) < 0)
+        return HTTP_RANGE_IGNORE;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p != end || b < a)
+        return HTTP_RANGE_IGNORE;
+    if (a >= size)
+        return HTTP_RANGE_UNSATISFIABLE;
+    *first = a;
+    *last = b >= size ? size - 1 : b;
+    return HTTP_RANGE_OK;
+}

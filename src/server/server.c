@@ -1,0 +1,993 @@
+#include "server/server.h"
+#include "core/limits.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/workers.h"
+#include "http/chunked.h"
+#include "http/date.h"
+#include "http/status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HS_SCRATCH_CAP   (32u * 1024u * 1024u) /* header block + generated body */
+#define HS_BODY_CAP      (16u * 1024u * 1024u) /* a generated body (a listing) */
+#define HS_OUT_CAP       (64u * 1024u * 1024u)
+#define HS_ALOG_FLUSH    (32u * 1024u)
+#define HS_ALOG_CAP      (256u * 1024u)
+#define HS_ALOG_EVERY_MS 1000u
+#define HS_SENDFILE_MAX  (1u << 30)
+
+enum { C_READ, C_WRITE, C_DISCARD, C_LINGER };
+enum { F_DONE, F_AGAIN, F_ERR };
+
+struct hs_conn {
+    io_t io;
+    struct hs_worker *w;
+    struct hs_conn *prev, *next;
+    char *rbuf;              /* read block, NULL while idle */
+    uint32_t rlen, rpos;     /* bytes in rbuf; start of the current request */
+    http_parse_state_t ps;
+    ptimer_t timer;
+    uint8_t state;
+    uint8_t close_after;     /* close once the current response is out */
+    uint8_t linger;          /* and read what the client still sends first */
+    uint32_t nreq;
+    int file_fd;
+    off_t file_off;
+    uint64_t file_left;
+    uint64_t discard_left;   /* request body bytes to drop */
+    buf_t out;               /* response bytes not yet sent */
+    loop_defer_t dfree;
+};
+
+struct hs_server;
+
+struct hs_worker {
+    struct hs_server *s;
+    loop_t *loop;
+    int idx;
+    int fds[HS_MAX_LISTEN];
+    io_t lis[HS_MAX_LISTEN];
+    int nlis;
+    int paused;                /* listeners off: at max connections or out of fds */
+    int stopping;
+    struct hs_conn *conns;
+    size_t nconns, max_conns;
+    ptimer_t stop_timer;
+    ptimer_t pause_timer;
+    ptimer_t alog_timer;
+    pool_t rpool;
+    buf_t scratch;
+    buf_t body;                /* generated bodies, see hs_scratch() */
+    buf_t alog;
+    http_field_t *fields;
+    hs_req_t req;
+    void *hctx;
+    time_t date_sec;
+    char date[HTTP_DATE_LEN + 1];
+    char clf_date[32];
+};
+
+struct hs_server {
+    const struct hs_config *cfg;
+    const struct hs_handler *h;
+    void *harg;
+    struct hs_worker *w;
+    size_t rbuf_size;
+    _Atomic int alog_fd;       /* -1: off */
+    const char *alog_path;     /* NULL for stdout */
+};
+
+static void conn_run(struct hs_conn *c);
+
+/* ------------------------------------------------------------ helpers */
+
+static void worker_clock(struct hs_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec == w->date_sec)
+        return;
+    w->date_sec = ts.tv_sec;
+    http_date_format(w->date, ts.tv_sec);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strftime(w->clf_date, sizeof w->clf_date, "%d/%b/%Y:%H:%M:%S +0000", &tm);
+}
+
+static void put(buf_t *b, const char *p, size_t n)
+{
+    /* The scratch cap is far above any header block portico builds; a
+     * failed append shows up as a truncated response, caught by tests. */
+    if (buf_append(b, p, n) < 0)
+        log_error("response buffer full");
+}
+
+static void puts_(buf_t *b, const char *s)
+{
+    put(b, s, strlen(s));
+}
+
+static void put_u64(buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    size_t k = sizeof tmp;
+    do {
+        tmp[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(b, tmp + k, sizeof tmp - k);
+}
+
+/* --------------------------------------------------------- access log */
+
+static void alog_flush(struct hs_worker *w)
+{
+    int fd = atomic_load(&w->s->alog_fd);
+    size_t off = 0;
+    while (off < w->alog.len && fd >= 0) {
+        ssize_t n = write(fd, buf_head(&w->alog) + off, w->alog.len - off);
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            break; /* a full disk or closed pipe: drop the lines, keep serving */
+        }
+        off += (size_t)n;
+    }
+    buf_reset(&w->alog);
+}
+
+static void alog_escape(buf_t *b, slice_t s)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x7f) {
+            char e[4] = { '\\', 'x', hex[c >> 4], hex[c & 15] };
+            put(b, e, 4);
+        } else {
+            put(b, (const char *)&c, 1);
+        }
+    }
+}
+
+/* Combined Log Format: host ident user [date] "request" status bytes
+ * "referer" "user-agent". */
+static void alog_request(struct hs_worker *w, struct hs_conn *c, hs_req_t *r)
+{
+    if (atomic_load_explicit(&w->s->alog_fd, memory_order_relaxed) < 0)
+        return;
+    buf_t *b = &w->alog;
+    addr_t peer;
+    char a[ADDR_STRLEN];
+    if (sock_peer(c->io.fd, &peer) == 0) {
+        addr_format(&peer, a, sizeof a);
+        /* host only: strip ":port" and IPv6 brackets */
+        char *colon = strrchr(a, ':');
+        if (colon)
+            *colon = '\0';
+        if (a[0] == '[') {
+            size_t n = strlen(a);
+            memmove(a, a + 1, n);
+            a[n - 2] = '\0';
+        }
+    } else {
+        strcpy(a, "-");
+    }
+    puts_(b, a);
+    puts_(b, " - - [");
+    puts_(b, w->clf_date);
+    puts_(b, "] \"");
+    if (r->req.method.len) {
+        alog_escape(b, r->req.method);
+        puts_(b, " ");
+        alog_escape(b, r->req.target);
+        puts_(b, r->req.version == 11 ? " HTTP/1.1" : " HTTP/1.0");
+    } else {
+        puts_(b, "-");
+    }
+    puts_(b, "\" ");
+    put_u64(b, (uint64_t)r->status);
+    puts_(b, " ");
+    if (r->body_len && !r->head_only)
+        put_u64(b, r->body_len);
+    else
+        puts_(b, "-");
+    const http_field_t *ref = r->req.nfields ? http_find_field(&r->req, "referer") : NULL;
+    const http_field_t *ua = r->req.nfields ? http_find_field(&r->req, "user-agent") : NULL;
+    puts_(b, " \"");
+    if (ref)
+        alog_escape(b, ref->value);
+    else
+        puts_(b, "-");
+    puts_(b, "\" \"");
+    if (ua)
+        alog_escape(b, ua->value);
+    else
+        puts_(b, "-");
+    puts_(b, "\"\n");
+    if (b->len >= HS_ALOG_FLUSH)
+        alog_flush(w);
+}
+
+static void on_alog_timer(ptimer_t *t, void *arg)
+{
+    (void)t;
+    struct hs_worker *w = arg;
+    if (w->alog.len)
+        alog_flush(w);
+    loop_timer_set(w->loop, &w->alog_timer, HS_ALOG_EVERY_MS);
+}
+
+/* ------------------------------------------------------ connections */
+
+static void conn_free(void *arg)
+{
+    free(arg);
+}
+
+static void listeners_set(struct hs_worker *w, int on)
+{
+    for (int i = 0; i < w->nlis; i++)
+        loop_io_mod(&w->lis[i], on ? EPOLLIN | EPOLLET : 0);
+    w->paused = !on;
+}
+
+static void conn_close(struct hs_conn *c)
+{
+    struct hs_worker *w = c->w;
+    loop_io_close(&c->io);
+    loop_timer_cancel(w->loop, &c->timer);
+    pool_put(&w->rpool, c->rbuf);
+    c->rbuf = NULL;
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    buf_dispose(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    loop_defer(w->loop, &c->dfree, conn_free, c);
+    if (w->stopping) {
+        if (w->nconns == 0)
+            loop_break(w->loop);
+    } else if (w->paused && w->nconns < w->max_conns && !timer_armed(&w->pause_timer)) {
+        listeners_set(w, 1);
+    }
+}
+
+static void conn_timer_set(struct hs_conn *c, uint32_t ms)
+{
+    loop_timer_set(c->w->loop, &c->timer, ms);
+}
+
+static void start_linger(struct hs_conn *c)
+{
+    shutdown(c->io.fd, SHUT_WR);
+    c->state = C_LINGER;
+    conn_timer_set(c, c->w->s->cfg->lim.linger_ms);
+}
+
+/* ---------------------------------------------------------- responses */
+
+void hs_resp_start(hs_req_t *r, int status)
+{
+    buf_t *b = r->hdr;
+    buf_reset(b);
+    r->status = status;
+    puts_(b, "HTTP/1.1 ");
+    put_u64(b, (uint64_t)status);
+    puts_(b, " ");
+    puts_(b, http_reason(status));
+    puts_(b, "\r\nServer: portico\r\nDate: ");
+    put(b, r->w->date, HTTP_DATE_LEN);
+    puts_(b, "\r\n");
+}
+
+void hs_resp_field(hs_req_t *r, const char *name, const char *value, size_t vlen)
+{
+    puts_(r->hdr, name);
+    puts_(r->hdr, ": ");
+    put(r->hdr, value, vlen);
+    puts_(r->hdr, "\r\n");
+}
+
+void hs_resp_field_str(hs_req_t *r, const char *name, const char *value)
+{
+    hs_resp_field(r, name, value, strlen(value));
+}
+
+void hs_resp_close(hs_req_t *r)
+{
+    r->close = 1;
+}
+
+buf_t *hs_scratch(hs_req_t *r)
+{
+    buf_reset(&r->w->body);
+    return &r->w->body;
+}
+
+static void end_head(hs_req_t *r)
+{
+    if (r->close)
+        puts_(r->hdr, "Connection: close\r\n");
+    else if (r->req.version == 10)
+        puts_(r->hdr, "Connection: keep-alive\r\n");
+    puts_(r->hdr, "\r\n");
+    r->responded = 1;
+}
+
+static void content_length(hs_req_t *r, uint64_t len)
+{
+    puts_(r->hdr, "Content-Length: ");
+    put_u64(r->hdr, len);
+    puts_(r->hdr, "\r\n");
+    r->body_len = len;
+}
+
+void hs_resp_file(hs_req_t *r, int fd, uint64_t off, uint64_t len)
+{
+    struct hs_conn *c = r->conn;
+    content_length(r, len);
+    end_head(r);
+    if (r->head_only || len == 0) {
+        close(fd);
+        return;
+    }
+    c->file_fd = fd;
+    c->file_off = (off_t)off;
+    c->file_left = len;
+}
+
+void hs_resp_body(hs_req_t *r, const char *p, size_t len)
+{
+    content_length(r, len);
+    end_head(r);
+    if (!r->head_only)
+        put(r->hdr, p, len);
+}
+
+void hs_resp_dynamic(hs_req_t *r, const char *p, size_t len)
+{
+    r->body_len = len;
+    if (r->req.version == 11) {
+        puts_(r->hdr, "Transfer-Encoding: chunked\r\n");
+        end_head(r);
+        if (r->head_only)
+            return;
+        if (len > 0) {
+            char ch[24];
+            put(r->hdr, ch, http_chunk_head(ch, len));
+            put(r->hdr, p, len);
+            puts_(r->hdr, "\r\n");
+        }
+        puts_(r->hdr, "0\r\n\r\n");
+    } else {
+        r->close = 1;
+        end_head(r);
+        if (!r->head_only)
+            put(r->hdr, p, len);
+    }
+}
+
+void hs_resp_empty(hs_req_t *r)
+{
+    end_head(r);
+}
+
+static void error_page(hs_req_t *r)
+{
+    char page[512];
+    int n = snprintf(page, sizeof page,
+                     "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
+                     "<body><h1>%d %s</h1></body></html>\n",
+                     r->status, http_reason(r->status), r->status, http_reason(r->status));
+    hs_resp_field_str(r, "Content-Type", "text/html; charset=utf-8");
+    hs_resp_dynamic(r, page, (size_t)n);
+}
+
+void hs_resp_page(hs_req_t *r)
+{
+    error_page(r);
+}
+
+void hs_resp_error(hs_req_t *r, int status)
+{
+    hs_resp_start(r, status);
+    error_page(r);
+}
+
+/* ------------------------------------------------------------ writing */
+
+/* Sends what the handler built in the worker's scratch buffer; what the
+ * socket does not take is kept in c->out. */
+static int conn_send_first(struct hs_conn *c)
+{
+    buf_t *s = &c->w->scratch;
+    const char *p = buf_head(s);
+    size_t n = s->len;
+    int more = c->file_left ? MSG_MORE : 0;
+    while (n > 0) {
+        ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL | more);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return F_ERR;
+            break;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    if (n > 0 && buf_append(&c->out, p, n) < 0)
+        return F_ERR;
+    buf_reset(s);
+    return n > 0 ? F_AGAIN : F_DONE;
+}
+
+static int conn_flush(struct hs_conn *c)
+{
+    while (c->out.len > 0) {
+        ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len,
+                         MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? F_AGAIN : F_ERR;
+        }
+        buf_consume(&c->out, (size_t)k);
+    }
+    while (c->file_left > 0) {
+        size_t n = c->file_left > HS_SENDFILE_MAX ? HS_SENDFILE_MAX : (size_t)c->file_left;
+        ssize_t k = sendfile(c->io.fd, c->file_fd, &c->file_off, n);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? F_AGAIN : F_ERR;
+        }
+        if (k == 0) {
+            /* The file shrank under us: the promised length cannot be met,
+             * and only closing tells the client. */
+            log_warn("file shorter than announced; closing the connection");
+            return F_ERR;
+        }
+        c->file_left -= (uint64_t)k;
+    }
+    return F_DONE;
+}
+
+/* The response is out: close, or get ready for the next request. Returns
+ * 0 to go on, -1 when the connection is closing. */
+static int response_done(struct hs_conn *c)
+{
+    struct hs_worker *w = c->w;
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    if (c->out.size > 4096)
+        buf_dispose(&c->out);
+    if (c->close_after) {
+        if (c->linger || c->rlen > c->rpos)
+            start_linger(c);
+        else
+            conn_close(c);
+        return -1;
+    }
+    c->state = c->discard_left ? C_DISCARD : C_READ;
+    int pending = c->rlen > c->rpos;
+    conn_timer_set(c, pending || c->discard_left ? w->s->cfg->lim.header_timeout_ms
+                                                 : w->s->cfg->lim.idle_timeout_ms);
+    return 0;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static void dispatch_error(struct hs_conn *c, int status)
+{
+    hs_req_t *r = &c->w->req;
+    r->conn = c;
+    r->w = c->w;
+    r->responded = 0;
+    r->head_only = r->req.method_id == HTTP_M_HEAD;
+    r->close = 1;
+    r->body_len = 0;
+    c->close_after = 1;
+    c->linger = 1;
+    hs_resp_error(r, status);
+}
+
+static void dispatch(struct hs_conn *c)
+{
+    struct hs_worker *w = c->w;
+    const struct http_limits *lim = &w->s->cfg->lim;
+    hs_req_t *r = &w->req;
+    http_request_t *q = &r->req;
+
+    r->conn = c;
+    r->w = w;
+    r->responded = 0;
+    r->status = 0;
+    r->head_only = q->method_id == HTTP_M_HEAD;
+    r->close = 0;
+    r->body_len = 0;
+    c->nreq++;
+    if (!q->keep_alive || w->stopping || (lim->max_requests && c->nreq >= lim->max_requests))
+        r->close = 1;
+
+    int status = 0;
+    if (q->chunked) {
+        /* No handler of this engine reads bodies yet: answer, then close
+         * (lingering) instead of decoding a body only to drop it. */
+        r->close = 1;
+        c->linger = 1;
+    } else if (q->content_length > 0) {
+        if ((uint64_t)q->content_length > lim->max_body) {
+            status = 413;
+        } else if ((uint64_t)q->content_length <= lim->discard_body && !q->expect_continue) {
+            c->discard_left = (uint64_t)q->content_length;
+        } else {
+            r->close = 1;
+            c->linger = 1;
+        }
+    }
+    if (status == 0 && q->method_id == HTTP_M_UNKNOWN)
+        status = 501;
+
+    if (status) {
+        r->close = 1;
+        c->linger = 1;
+        hs_resp_error(r, status);
+    } else {
+        w->s->h->on_request(r, w->hctx);
+        if (!r->responded) {
+            log_error("handler gave no response to %.*s %.*s", (int)q->method.len, q->method.p,
+                      (int)q->target.len, q->target.p);
+            r->close = 1;
+            hs_resp_error(r, 500);
+        }
+    }
+    if (r->close)
+        c->close_after = 1;
+}
+
+/* Consumes body bytes the handler did not want. Returns 1 when done, 0
+ * when more must be read. */
+static int discard_buffered(struct hs_conn *c)
+{
+    uint64_t avail = c->rlen - c->rpos;
+    uint64_t n = avail < c->discard_left ? avail : c->discard_left;
+    c->rpos += (uint32_t)n;
+    c->discard_left -= n;
+    return c->discard_left == 0;
+}
+
+/* Parses what rbuf holds. Returns 1 when a response was produced, 0 when
+ * more bytes are needed, -1 when the connection was closed. */
+static int conn_parse(struct hs_conn *c)
+{
+    struct hs_worker *w = c->w;
+    const char *why;
+    int rc = http_parse_request(c->rbuf + c->rpos, c->rlen - c->rpos, &c->ps, &w->s->cfg->lim,
+                                w->fields, &w->req.req, &why);
+    if (rc == HTTP_PARSE_INCOMPLETE)
+        return 0;
+    if (rc == HTTP_PARSE_PREFACE) {
+        log_debug("HTTP/2 preface on an HTTP/1.1 port: closing");
+        conn_close(c);
+        return -1;
+    }
+    worker_clock(w);
+    if (rc < 0) {
+        log_debug("bad request: %d %s", -rc, why);
+        dispatch_error(c, -rc);
+        c->rpos = c->rlen; /* framing is lost: nothing after this is read */
+    } else {
+        c->rpos += (uint32_t)rc;
+        http_parse_state_init(&c->ps);
+        dispatch(c);
+    }
+    alog_request(w, c, &w->req);
+    c->state = C_WRITE;
+    int f = conn_send_first(c);
+    if (f == F_ERR) {
+        conn_close(c);
+        return -1;
+    }
+    return 1;
+}
+
+/* Reads into rbuf. Returns 1 when bytes arrived, 0 on EAGAIN, -1 when the
+ * connection was closed. */
+static int conn_read(struct hs_conn *c)
+{
+    struct hs_worker *w = c->w;
+    size_t cap = w->s->rbuf_size;
+    if (c->rbuf == NULL) {
+        c->rbuf = pool_get(&w->rpool);
+        if (c->rbuf == NULL) {
+            log_error("out of memory for a read buffer");
+            conn_close(c);
+            return -1;
+        }
+        c->rlen = c->rpos = 0;
+    }
+    if (c->rpos == c->rlen) {
+        c->rpos = c->rlen = 0;
+    } else if (c->rlen == cap && c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->rlen == cap) {
+        /* Cannot happen while rbuf_size > max_head: the parser answers 431
+         * first. Close rather than spin. */
+        conn_close(c);
+        return -1;
+    }
+    for (;;) {
+        ssize_t n = recv(c->io.fd, c->rbuf + c->rlen, cap - c->rlen, 0);
+        if (n > 0) {
+            if (c->rlen == c->rpos && c->state == C_READ)
+                conn_timer_set(c, w->s->cfg->lim.header_timeout_ms);
+            c->rlen += (uint32_t)n;
+            return 1;
+        }
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1 && errno == EAGAIN) {
+            if (c->rlen == c->rpos) {
+                pool_put(&w->rpool, c->rbuf);
+                c->rbuf = NULL;
+                c->rlen = c->rpos = 0;
+            }
+            return 0;
+        }
+        conn_close(c);
+        return -1;
+    }
+}
+
+static void conn_run(struct hs_conn *c)
+{
+    for (;;) {
+        switch (c->state) {
+        case C_WRITE: {
+            int f = conn_flush(c);
+            if (f == F_AGAIN) {
+                conn_timer_set(c, c->w->s->cfg->lim.send_timeout_ms);
+                return;
+            }
+            if (f == F_ERR) {
+                conn_close(c);
+                return;
+            }
+            if (response_done(c) < 0)
+                return;
+            break;
+        }
+        case C_DISCARD:
+            if (c->rbuf != NULL && discard_buffered(c)) {
+                c->state = C_READ;
+                break;
+            }
+            if (conn_read(c) <= 0)
+                return;
+            break;
+        case C_LINGER: {
+            char sink[4096];
+            for (;;) {
+                ssize_t n = recv(c->io.fd, sink, sizeof sink, 0);
+                if (n > 0)
+                    continue;
+                if (n == -1 && errno == EINTR)
+                    continue;
+                if (n == -1 && errno == EAGAIN)
+                    return;
+                conn_close(c); /* EOF or error: the client is done */
+                return;
+            }
+        }
+        case C_READ:
+        default:
+            if (c->rbuf != NULL && c->rlen > c->rpos) {
+                int rc = conn_parse(c);
+                if (rc != 0) {
+                    if (rc < 0)
+                        return;
+                    break;
+                }
+            }
+            if (conn_read(c) <= 0)
+                return;
+            break;
+        }
+    }
+}
+
+static void on_conn(io_t *io, uint32_t ev)
+{
+    (void)ev;
+    conn_run(io->arg);
+}
+
+static void on_conn_timer(ptimer_t *t, void *arg)
+{
+    (void)t;
+    struct hs_conn *c = arg;
+    if (c->state == C_READ && c->rbuf != NULL && c->rlen > c->rpos) {
+        /* A head that did not arrive in time: 408, then close. */
+        struct hs_worker *w = c->w;
+        worker_clock(w);
+        memset(&w->req.req, 0, sizeof w->req.req);
+        w->req.req.version = 10;
+        dispatch_error(c, 408);
+        alog_request(w, c, &w->req);
+        c->rpos = c->rlen;
+        c->state = C_WRITE;
+        if (conn_send_first(c) == F_ERR) {
+            conn_close(c);
+            return;
+        }
+        conn_run(c);
+        return;
+    }
+    conn_close(c);
+}
+
+/* ----------------------------------------------------------- accepting */
+
+static void on_pause_end(ptimer_t *t, void *arg)
+{
+    (void)t;
+    struct hs_worker *w = arg;
+    if (!w->stopping && w->nconns < w->max_conns)
+        listeners_set(w, 1);
+}
+
+static void on_accept(io_t *io, uint32_t ev)
+{
+    (void)ev;
+    struct hs_worker *w = io->arg;
+    for (;;) {
+        if (w->nconns >= w->max_conns) {
+            log_warn("worker %d: %zu connections, the maximum: not accepting", w->idx, w->nconns);
+            listeners_set(w, 0);
+            return;
+        }
+        int fd = sock_accept(io->fd, NULL);
+        if (fd < 0) {
+            if (fd == -EINTR || fd == -ECONNABORTED)
+                continue;
+            if (fd != -EAGAIN) {
+                log_warn("accept: %s; pausing accepts for 100 ms", strerror(-fd));
+                listeners_set(w, 0);
+                loop_timer_set(w->loop, &w->pause_timer, 100);
+            }
+            return;
+        }
+        struct hs_conn *c = calloc(1, sizeof *c);
+        if (c == NULL) {
+            close(fd);
+            continue;
+        }
+        c->w = w;
+        c->file_fd = -1;
+        buf_init(&c->out, HS_OUT_CAP);
+        timer_init(&c->timer, on_conn_timer, c);
+        sock_nodelay(fd);
+        if (loop_io_add(w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn, c) < 0) {
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        w->nconns++;
+        c->state = C_READ;
+        conn_timer_set(c, w->s->cfg->lim.header_timeout_ms);
+    }
+}
+
+/* ------------------------------------------------------------- workers */
+
+static void close_listeners(struct hs_worker *w)
+{
+    for (int i = 0; i < w->nlis; i++)
+        loop_io_close(&w->lis[i]);
+    w->nlis = 0;
+    loop_timer_cancel(w->loop, &w->pause_timer);
+}
+
+static void on_stop_timeout(ptimer_t *t, void *arg)
+{
+    (void)t;
+    struct hs_worker *w = arg;
+    if (w->nconns)
+        log_info("worker %d: closing %zu connections at the shutdown timeout", w->idx, w->nconns);
+    while (w->conns)
+        conn_close(w->conns);
+    loop_break(w->loop);
+}
+
+static int worker_start(loop_t *l, int idx, void *arg)
+{
+    struct hs_server *s = arg;
+    struct hs_worker *w = &s->w[idx];
+    w->loop = l;
+    timer_init(&w->stop_timer, on_stop_timeout, w);
+    timer_init(&w->pause_timer, on_pause_end, w);
+    timer_init(&w->alog_timer, on_alog_timer, w);
+    pool_init_size(&w->rpool, s->rbuf_size, POOL_MAX_FREE);
+    buf_init(&w->scratch, HS_SCRATCH_CAP);
+    buf_init(&w->body, HS_BODY_CAP);
+    buf_init(&w->alog, HS_ALOG_CAP);
+    w->req.hdr = &w->scratch;
+    w->fields = calloc(s->cfg->lim.max_fields + 1, sizeof *w->fields);
+    if (w->fields == NULL)
+        return -ENOMEM;
+    size_t per = (s->cfg->lim.max_conns + (size_t)s->cfg->workers - 1) / (size_t)s->cfg->workers;
+    w->max_conns = per ? per : 1;
+    if (s->h->worker_init != NULL)
+        w->hctx = s->h->worker_init(idx, s->harg);
+    worker_clock(w);
+    if (atomic_load(&s->alog_fd) >= 0)
+        loop_timer_set(l, &w->alog_timer, HS_ALOG_EVERY_MS);
+    for (int i = 0; i < w->nlis; i++) {
+        int rc = loop_io_add(l, &w->lis[i], w->fds[i], EPOLLIN | EPOLLET, on_accept, w);
+        if (rc < 0)
+            return rc;
+        w->fds[i] = -1;
+    }
+    return 0;
+}
+
+static void worker_stop(loop_t *l, int idx, int force, void *arg)
+{
+    struct hs_server *s = arg;
+    struct hs_worker *w = &s->w[idx];
+    (void)l;
+    w->stopping = 1;
+    close_listeners(w);
+    /* Idle connections go now; the others finish the response in flight
+     * and then close. */
+    struct hs_conn *c = w->conns;
+    while (c != NULL) {
+        struct hs_conn *next = c->next;
+        if (force || (c->state == C_READ && (c->rbuf == NULL || c->rlen == c->rpos)))
+            conn_close(c);
+        else
+            c->close_after = 1;
+        c = next;
+    }
+    if (w->nconns == 0) {
+        loop_break(w->loop);
+        return;
+    }
+    if (!timer_armed(&w->stop_timer))
+        loop_timer_set(w->loop, &w->stop_timer, s->cfg->shutdown_ms);
+}
+
+static void worker_finish(loop_t *l, int idx, void *arg)
+{
+    struct hs_server *s = arg;
+    struct hs_worker *w = &s->w[idx];
+    (void)l;
+    while (w->conns)
+        conn_close(w->conns);
+    close_listeners(w);
+    loop_timer_cancel(l, &w->stop_timer);
+    loop_timer_cancel(l, &w->alog_timer);
+    if (w->alog.len)
+        alog_flush(w);
+    if (s->h->worker_free != NULL)
+        s->h->worker_free(w->hctx);
+    buf_dispose(&w->scratch);
+    buf_dispose(&w->body);
+    buf_dispose(&w->alog);
+    free(w->fields);
+    pool_dispose(&w->rpool);
+}
+
+static void server_reopen(void *arg)
+{
+    struct hs_server *s = arg;
+    if (s->alog_path == NULL)
+        return;
+    int fd = open(s->alog_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        log_error("cannot reopen the access log '%s': %s", s->alog_path, strerror(errno));
+        return;
+    }
+    int old = atomic_exchange(&s->alog_fd, fd);
+    if (old > STDERR_FILENO)
+        close(old);
+}
+
+int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
+{
+    struct hs_server s = { .cfg = cfg, .h = h, .harg = arg };
+    int rc = 1, opened = 0;
+    char a[ADDR_STRLEN];
+
+    atomic_store(&s.alog_fd, -1);
+    if (cfg->access_log != NULL) {
+        if (strcmp(cfg->access_log, "-") == 0) {
+            atomic_store(&s.alog_fd, STDOUT_FILENO);
+        } else {
+            int fd = open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+            if (fd == -1) {
+                fprintf(stderr, "portico serve: cannot open access log '%s': %s\n", cfg->access_log,
+                        strerror(errno));
+                return 1;
+            }
+            atomic_store(&s.alog_fd, fd);
+            s.alog_path = cfg->access_log;
+        }
+    }
+    /* Room for the largest head the limits allow, plus one byte, so that a
+     * full buffer always means the parser has answered 431 or 414. */
+    s.rbuf_size = cfg->lim.max_head + 1;
+    if (s.rbuf_size < POOL_BLOCK_SIZE)
+        s.rbuf_size = POOL_BLOCK_SIZE;
+
+    s.w = calloc((size_t)cfg->workers, sizeof *s.w);
+    if (s.w == NULL)
+        goto out;
+    for (int i = 0; i < cfg->workers; i++) {
+        struct hs_worker *w = &s.w[i];
+        w->s = &s;
+        w->idx = i;
+        for (int j = 0; j < cfg->nlisten; j++) {
+            int fd = i == 0 ? sock_probe_free(&cfg->listen[j], SOCK_STREAM) : 0;
+            if (fd == 0)
+                fd = sock_listen(&cfg->listen[j], SOCK_STREAM, 1);
+            if (fd < 0) {
+                fprintf(stderr, "portico serve: listen on %s: %s\n",
+                        addr_format(&cfg->listen[j], a, sizeof a), strerror(-fd));
+                for (int k = 0; k < j; k++)
+                    close(w->fds[k]);
+                goto out;
+            }
+            w->fds[j] = fd;
+        }
+        w->nlis = cfg->nlisten;
+        opened++;
+    }
+    if (cfg->verbose)
+        for (int j = 0; j < cfg->nlisten; j++)
+            fprintf(stderr, "portico serve: listening on http://%s/ (%d workers)\n",
+                    addr_format(&cfg->listen[j], a, sizeof a), cfg->workers);
+    static const struct workers_ops ops = { worker_start, worker_stop, worker_finish, server_reopen };
+    int wr = workers_run(cfg->workers, &ops, &s);
+    if (wr < 0)
+        fprintf(stderr, "portico serve: cannot start the workers: %s\n", strerror(-wr));
+    rc = wr < 0 ? 1 : 0;
+out:
+    for (int i = 0; i < opened; i++)
+        for (int j = 0; j < s.w[i].nlis; j++)
+            if (s.w[i].fds[j] >= 0)
+                close(s.w[i].fds[j]);
+    free(s.w);
+    int fd = atomic_load(&s.alog_fd);
+    if (fd > STDERR_FILENO)
+        close(fd);
+    return rc;
+}

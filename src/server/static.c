@@ -1,0 +1,443 @@
+#include "server/static.h"
+#include "core/log.h"
+#include "http/cond.h"
+#include "http/date.h"
+#include "http/path.h"
+#include "server/mime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define ALLOW "GET, HEAD, OPTIONS"
+
+struct static_worker {
+    const struct static_config *cfg;
+    char *path;          /* normalised request path */
+    size_t pathcap;
+    char *enc;           /* percent-encoded path, for Location and hrefs */
+    size_t enccap;
+};
+
+/* Opens `rel` below `dirfd`; the kernel refuses any path that would leave
+ * it (.., absolute symlinks, symlinks pointing outside, magic links). */
+static int open_beneath(int dirfd, const char *rel)
+{
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+int static_check_root(const char *dir, int *rootfd, char *err, size_t errlen)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(err, errlen, "cannot open directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    /* openat2 exists since Linux 5.6; refuse to serve without it rather
+     * than fall back to a check done in user space. */
+    int probe = open_beneath(fd, ".");
+    if (probe < 0) {
+        snprintf(err, errlen, "cannot open files beneath '%s' safely (openat2): %s", dir,
+                 strerror(-probe));
+        close(fd);
+        return -1;
+    }
+    close(probe);
+    *rootfd = fd;
+    return 0;
+}
+
+void *static_worker_init(int idx, void *arg)
+{
+    (void)idx;
+    const struct static_config *cfg = arg;
+    struct static_worker *sw = calloc(1, sizeof *sw);
+    if (sw == NULL)
+        return NULL;
+    sw->cfg = cfg;
+    sw->pathcap = cfg->max_target + 2;
+    sw->enccap = 3 * sw->pathcap + 2;
+    sw->path = malloc(sw->pathcap);
+    sw->enc = malloc(sw->enccap);
+    if (sw->path == NULL || sw->enc == NULL) {
+        free(sw->path);
+        free(sw->enc);
+        free(sw);
+        return NULL;
+    }
+    return sw;
+}
+
+void static_worker_free(void *wctx)
+{
+    struct static_worker *sw = wctx;
+    if (sw == NULL)
+        return;
+    free(sw->path);
+    free(sw->enc);
+    free(sw);
+}
+
+/* ---------------------------------------------------------- validators */
+
+static size_t make_etag(char *out, const struct stat *st)
+{
+    uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+    return (size_t)sprintf(out, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st->st_ino,
+                           (uint64_t)st->st_size, mt);
+}
+
+static int field_date(const http_request_t *q, const char *name, time_t *t)
+{
+    const http_field_t *f = http_find_field(q, name);
+    return f != NULL && http_date_parse(f->value, t) == 0;
+}
+
+/* RFC 9110 §13.2.2: the order in which preconditions are evaluated.
+ * Returns 0 to go on, or the status to answer (304 or 412). */
+static int preconditions(const http_request_t *q, slice_t etag, time_t mtime)
+{
+    const http_field_t *im = http_find_field(q, "if-match");
+    time_t t;
+    if (im != NULL) {
+        if (!http_etag_match(im->value, etag, 0))
+            return 412;
+    } else if (field_date(q, "if-unmodified-since", &t)) {
+        if (mtime > t)
+            return 412;
+    }
+    const http_field_t *inm = http_find_field(q, "if-none-match");
+    int get_or_head = q->method_id == HTTP_M_GET || q->method_id == HTTP_M_HEAD;
+    if (inm != NULL) {
+        if (http_etag_match(inm->value, etag, 1))
+            return get_or_head ? 304 : 412;
+    } else if (get_or_head && field_date(q, "if-modified-since", &t)) {
+        if (mtime <= t)
+            return 304;
+    }
+    return 0;
+}
+
+/* If-Range (RFC 9110 §13.1.5): the range applies only when the validator
+ * still matches; a weak tag never does. */
+static int if_range_holds(const http_request_t *q, slice_t etag, time_t mtime)
+{
+    const http_field_t *f = http_find_field(q, "if-range");
+    if (f == NULL)
+        return 1;
+    if (f->value.len > 0 && (f->value.p[0] == '"' || f->value.p[0] == 'W'))
+        return f->value.p[0] == '"' && slice_eq(f->value, etag);
+    time_t t;
+    return http_date_parse(f->value, &t) == 0 && t == mtime;
+}
+
+static void validators(hs_req_t *r, const char *etag, size_t etag_len, const char *lm)
+{
+    hs_resp_field(r, "Last-Modified", lm, HTTP_DATE_LEN);
+    hs_resp_field(r, "ETag", etag, etag_len);
+}
+
+static void serve_file(hs_req_t *r, int fd, const struct stat *st, slice_t name)
+{
+    const http_request_t *q = &r->req;
+    char etag[64], lm[HTTP_DATE_LEN + 1];
+    size_t etag_len = make_etag(etag, st);
+    http_date_format(lm, st->st_mtim.tv_sec);
+    uint64_t size = (uint64_t)st->st_size;
+
+    int pre = preconditions(q, slice_make(etag, etag_len), st->st_mtim.tv_sec);
+    if (pre == 304) {
+        close(fd);
+        hs_resp_start(r, 304);
+        validators(r, etag, etag_len, lm);
+        hs_resp_empty(r);
+        return;
+    }
+    if (pre) {
+        close(fd);
+        hs_resp_error(r, pre);
+        return;
+    }
+
+    uint64_t first = 0, last = 0;
+    enum http_range_result rr = HTTP_RANGE_IGNORE;
+    const http_field_t *range = q->method_id == HTTP_M_GET ? http_find_field(q, "range") : NULL;
+    if (range != NULL && if_range_holds(q, slice_make(etag, etag_len), st->st_mtim.tv_sec))
+        rr = http_range_parse(range->value, size, &first, &last);
+
+    if (rr == HTTP_RANGE_UNSATISFIABLE) {
+        close(fd);
+        char cr[48];
+        int n = snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+        hs_resp_start(r, 416);
+        hs_resp_field(r, "Content-Range", cr, (size_t)n);
+        hs_resp_page(r);
+        return;
+    }
+    hs_resp_start(r, rr == HTTP_RANGE_OK ? 206 : 200);
+    hs_resp_field_str(r, "Content-Type", mime_type(name));
+    validators(r, etag, etag_len, lm);
+    hs_resp_field_str(r, "Accept-Ranges", "bytes");
+    if (rr == HTTP_RANGE_OK) {
+        char cr[80];
+        int n = snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
+        hs_resp_field(r, "Content-Range", cr, (size_t)n);
+        hs_resp_file(r, fd, first, last - first + 1);
+    } else {
+        hs_resp_file(r, fd, 0, size);
+    }
+}
+
+/* -------------------------------------------------------------- listing */
+
+struct entry {
+    char *name;
+    int dir;
+    uint64_t size;
+    time_t mtime;
+};
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
+}
+
+static int html_escape(buf_t *b, const char *s)
+{
+    int rc = 0;
+    for (; *s && rc == 0; s++) {
+        switch (*s) {
+        case '&': rc = buf_append(b, "&amp;", 5); break;
+        case '<': rc = buf_append(b, "&lt;", 4); break;
+        case '>': rc = buf_append(b, "&gt;", 4); break;
+        case '"': rc = buf_append(b, "&quot;", 6); break;
+        case '\'': rc = buf_append(b, "&#39;", 5); break;
+        default: rc = buf_append(b, s, 1); break;
+        }
+    }
+    return rc;
+}
+
+static int bprintf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int bprintf(buf_t *b, const char *fmt, ...)
+{
+    char tmp[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -1;
+    return buf_append(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
+}
+
+static void serve_listing(hs_req_t *r, struct static_worker *sw, int dirfd, const char *path)
+{
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        hs_resp_error(r, 500);
+        return;
+    }
+    struct entry *ents = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int failed = 0;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue; /* ".", ".." and hidden files */
+        struct stat st;
+        if (fstatat(dirfd, de->d_name, &st, 0) == -1)
+            continue; /* a dangling link or a file gone since readdir */
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            struct entry *e = realloc(ents, cap * sizeof *e);
+            if (e == NULL) {
+                failed = 1;
+                break;
+            }
+            ents = e;
+        }
+        ents[n].name = strdup(de->d_name);
+        if (ents[n].name == NULL) {
+            failed = 1;
+            break;
+        }
+        ents[n].dir = S_ISDIR(st.st_mode);
+        ents[n].size = (uint64_t)st.st_size;
+        ents[n].mtime = st.st_mtim.tv_sec;
+        n++;
+    }
+    closedir(d);
+    if (!failed)
+        qsort(ents, n, sizeof *ents, entry_cmp);
+
+    buf_t *b = hs_scratch(r);
+    int rc = failed ? -1 : 0;
+    rc = rc ? rc : buf_append(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Index of ", 66);
+    rc = rc ? rc : html_escape(b, path);
+    rc = rc ? rc : bprintf(b, "</title></head>\n<body><h1>Index of ");
+    rc = rc ? rc : html_escape(b, path);
+    rc = rc ? rc : bprintf(b, "</h1>\n<table>\n<tr><th>Name</th><th>Size</th><th>Last modified</th></tr>\n");
+    if (rc == 0 && strcmp(path, "/") != 0)
+        rc = bprintf(b, "<tr><td><a href=\"../\">../</a></td><td></td><td></td></tr>\n");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char date[HTTP_DATE_LEN + 1];
+        long el = http_path_encode(slice_cstr(ents[i].name), sw->enc, sw->enccap);
+        if (el < 0) {
+            rc = -1;
+            break;
+        }
+        http_date_format(date, ents[i].mtime);
+        rc = bprintf(b, "<tr><td><a href=\"./");
+        rc = rc ? rc : buf_append(b, sw->enc, (size_t)el);
+        rc = rc ? rc : bprintf(b, "%s\">", ents[i].dir ? "/" : "");
+        rc = rc ? rc : html_escape(b, ents[i].name);
+        rc = rc ? rc : bprintf(b, "%s</a></td>", ents[i].dir ? "/" : "");
+        if (rc == 0 && ents[i].dir)
+            rc = bprintf(b, "<td>-</td>");
+        else if (rc == 0)
+            rc = bprintf(b, "<td>%" PRIu64 "</td>", ents[i].size);
+        rc = rc ? rc : bprintf(b, "<td>%s</td></tr>\n", date);
+    }
+    rc = rc ? rc : bprintf(b, "</table>\n</body></html>\n");
+    for (size_t i = 0; i < n; i++)
+        free(ents[i].name);
+    free(ents);
+    if (rc != 0) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    hs_resp_start(r, 200);
+    hs_resp_field_str(r, "Content-Type", "text/html; charset=utf-8");
+    hs_resp_dynamic(r, buf_head(b), b->len);
+}
+
+/* -------------------------------------------------------------- requests */
+
+static int errno_status(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case EXDEV:        /* a path or symlink leading outside the root */
+    case ELOOP:
+    case ENAMETOOLONG:
+        return 404;
+    case EACCES:
+    case EPERM:
+        return 403;
+    default:
+        return 500;
+    }
+}
+
+static void redirect_slash(hs_req_t *r, struct static_worker *sw, size_t plen)
+{
+    long el = http_path_encode(slice_make(sw->path, plen), sw->enc, sw->enccap - 2);
+    if (el < 0) {
+        hs_resp_error(r, 414);
+        return;
+    }
+    sw->enc[el++] = '/';
+    hs_resp_start(r, 301);
+    if (r->req.has_query) {
+        buf_t *b = hs_scratch(r);
+        if (buf_append(b, sw->enc, (size_t)el) < 0 || buf_append(b, "?", 1) < 0 ||
+            buf_append(b, r->req.query.p, r->req.query.len) < 0) {
+            hs_resp_error(r, 500);
+            return;
+        }
+        hs_resp_field(r, "Location", buf_head(b), b->len);
+    } else {
+        hs_resp_field(r, "Location", sw->enc, (size_t)el);
+    }
+    hs_resp_page(r);
+}
+
+void static_on_request(hs_req_t *r, void *wctx)
+{
+    struct static_worker *sw = wctx;
+    const http_request_t *q = &r->req;
+
+    if (sw == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    switch (q->method_id) {
+    case HTTP_M_GET:
+    case HTTP_M_HEAD:
+        break;
+    case HTTP_M_OPTIONS:
+        hs_resp_start(r, 204);
+        hs_resp_field_str(r, "Allow", ALLOW);
+        hs_resp_empty(r);
+        return;
+    default:
+        hs_resp_start(r, 405);
+        hs_resp_field_str(r, "Allow", ALLOW);
+        hs_resp_page(r);
+        return;
+    }
+
+    long plen = http_path_normalize(q->path, sw->path, sw->pathcap);
+    if (plen < 0) {
+        hs_resp_error(r, 400);
+        return;
+    }
+    const char *rel = plen == 1 ? "." : sw->path + 1;
+    int fd = open_beneath(sw->cfg->rootfd, rel);
+    if (fd < 0) {
+        hs_resp_error(r, errno_status(-fd));
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == -1) {
+        close(fd);
+        hs_resp_error(r, 500);
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        if (sw->path[plen - 1] != '/') {
+            close(fd);
+            redirect_slash(r, sw, (size_t)plen);
+            return;
+        }
+        int idx = open_beneath(fd, "index.html");
+        if (idx >= 0 && fstat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
+            close(fd);
+            serve_file(r, idx, &st, SLICE_LIT("index.html"));
+            return;
+        }
+        if (idx >= 0)
+            close(idx);
+        if (sw->cfg->list)
+            serve_listing(r, sw, fd, sw->path);
+        else
+            hs_resp_error(r, 403);
+        close(fd);
+        return;
+    }
+    if (!S_ISREG(st.st_mode) || sw->path[plen - 1] == '/') {
+        close(fd);
+        hs_resp_error(r, 404);
+        return;
+    }
+    serve_file(r, fd, &st, slice_make(sw->path, (size_t)plen));
+}

@@ -1,0 +1,27 @@
+/* static.h - the static file handler of `portico serve`: GET, HEAD and
+ * OPTIONS on the files below one directory, with conditional and range
+ * requests, index.html, trailing-slash redirects and optional listings. */
+#ifndef PORTICO_SERVER_STATIC_H
+#define PORTICO_SERVER_STATIC_H
+
+#include <stddef.h>
+
+#include "server/server.h"
+
+struct static_config {
+    int rootfd;          /* O_DIRECTORY fd of the served directory */
+    int list;            /* HTML listing for directories without index.html */
+    size_t max_target;   /* sizes the per-worker path buffers */
+};
+
+/* Opens `dir` and checks that the kernel can confine opens to it.
+ * Returns 0 with *rootfd set, or -1 with a message in err. */
+int static_check_root(const char *dir, int *rootfd, char *err, size_t errlen);
+
+/* hs_handler callbacks; arg / wctx are a struct static_config and the
+ * context static_worker_init returned. */
+void *static_worker_init(int idx, void *arg);
+void static_worker_free(void *wctx);
+void static_on_request(hs_req_t *r, void *wctx);
+
+#endif
