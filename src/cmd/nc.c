@@ -119,7 +119,7 @@ static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "+lkuv46w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:lkuv46w:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->listen = 1; break;
         case 'k': o->keep = 1; break;
@@ -163,10 +163,13 @@ static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
             *done = 1;
             return 0;
         case ':':
-            cmd_error("nc", "option '%s' needs a value (see portico nc --help)", argv[optind - 1]);
+            if (strncmp(argv[optind - 1], "--", 2) != 0 && optopt && optopt < 256)
+                cmd_error("nc", "option '-%c' needs a value (see portico nc --help)", optopt);
+            else
+                cmd_error("nc", "option '%s' needs a value (see portico nc --help)", argv[optind - 1]);
             return -1;
         default:
-            if (optopt && optopt < 256)
+            if (strncmp(argv[optind - 1], "--", 2) != 0 && optopt && optopt < 256)
                 cmd_error("nc", "unknown option '-%c' (see portico nc --help)", optopt);
             else
                 cmd_error("nc", "unknown option '%s' (see portico nc --help)", argv[optind - 1]);
@@ -184,8 +187,9 @@ static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
         port_arg = argv[argc - 1];
     } else {
         if (nargs != 2) {
-            cmd_error("nc", nargs < 2 ? "missing HOST and PORT (see portico nc --help)"
-                                      : "too many arguments (see portico nc --help)");
+            cmd_error("nc", nargs == 0   ? "missing HOST and PORT (see portico nc --help)"
+                            : nargs == 1 ? "missing PORT (see portico nc --help)"
+                                         : "too many arguments (see portico nc --help)");
             return -1;
         }
         if (o->keep || o->echo) {

@@ -365,7 +365,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
     optind = 1;
     int c;
     const char *config = NULL;
-    while ((c = getopt_long(argc, argv, "+hc:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:hc:", longopts, NULL)) != -1) {
         if (c == 'h') {
             serve_usage(stdout);
             return 1;
@@ -373,14 +373,14 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
         if (c == 'c')
             config = optarg;
         if (c == '?') {
-            if (optopt && optopt < 256)
+            if (strncmp(argv[optind - 1], "--", 2) != 0 && optopt && optopt < 256)
                 cmd_error("serve", "unknown option '-%c' (see portico serve --help)", optopt);
             else
                 cmd_error("serve", "unknown option '%s' (see portico serve --help)", argv[optind - 1]);
             return -1;
         }
         if (c == ':') {
-            cmd_error("serve", "option '%s' needs a value", argv[optind - 1]);
+            cmd_error("serve", "option '%s' needs a value (see portico serve --help)", argv[optind - 1]);
             return -1;
         }
     }
@@ -388,7 +388,7 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
         return -1;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+hc:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:hc:", longopts, NULL)) != -1) {
         if (c < 1000)
             continue;
         const struct opt_desc *d = &opt_table[c - 1000];
