@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/workers.h"
+#include "server/filecache.h"
 #include "server/mime.h"
 #include "server/server.h"
 #include "server/static.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #ifndef PORTICO_DEFAULT_SITE
@@ -457,7 +459,24 @@ int cmd_serve(int argc, char **argv)
         opts_free(&o);
         return 1;
     }
-    struct static_config sc = { .list = o.list, .max_target = o.hs.lim.max_target };
+    /* A server wants many fds: take the hard limit, and let the open-file
+     * caches use at most a quarter of it. */
+    struct rlimit rl;
+    size_t fds = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        fds = rl.rlim_cur == RLIM_INFINITY ? SIZE_MAX / 2 : (size_t)rl.rlim_cur;
+    }
+    size_t per_worker = fds / 4 / (size_t)o.hs.workers;
+    struct static_config sc = {
+        .list = o.list,
+        .max_target = o.hs.lim.max_target,
+        .file_cache = per_worker < FC_MAX_ENTRIES ? per_worker : FC_MAX_ENTRIES,
+    };
     char err[512];
     if (static_check_root(o.dir, &sc.rootfd, err, sizeof err) < 0) {
         cmd_error("serve", "%s", err);

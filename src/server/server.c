@@ -42,6 +42,8 @@ struct hs_conn {
     uint8_t linger;          /* and read what the client still sends first */
     uint32_t nreq;
     int file_fd;
+    void (*file_release)(void *);   /* NULL: the engine owns file_fd */
+    void *file_ref;
     off_t file_off;
     uint64_t file_left;
     uint64_t discard_left;   /* request body bytes to drop */
@@ -242,6 +244,19 @@ static void listeners_set(struct hs_worker *w, int on)
     w->paused = !on;
 }
 
+static void conn_drop_file(struct hs_conn *c)
+{
+    if (c->file_fd < 0)
+        return;
+    if (c->file_release != NULL)
+        c->file_release(c->file_ref);
+    else
+        close(c->file_fd);
+    c->file_fd = -1;
+    c->file_release = NULL;
+    c->file_left = 0;
+}
+
 static void conn_close(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
@@ -249,10 +264,7 @@ static void conn_close(struct hs_conn *c)
     loop_timer_cancel(w->loop, &c->timer);
     pool_put(&w->rpool, c->rbuf);
     c->rbuf = NULL;
-    if (c->file_fd >= 0) {
-        close(c->file_fd);
-        c->file_fd = -1;
-    }
+    conn_drop_file(c);
     buf_dispose(&c->out);
     if (c->prev)
         c->prev->next = c->next;
@@ -340,18 +352,24 @@ static void content_length(hs_req_t *r, uint64_t len)
     r->body_len = len;
 }
 
-void hs_resp_file(hs_req_t *r, int fd, uint64_t off, uint64_t len)
+void hs_resp_file_ref(hs_req_t *r, int fd, uint64_t off, uint64_t len,
+                      void (*release)(void *), void *ref)
 {
     struct hs_conn *c = r->conn;
     content_length(r, len);
     end_head(r);
-    if (r->head_only || len == 0) {
-        close(fd);
-        return;
-    }
     c->file_fd = fd;
+    c->file_release = release;
+    c->file_ref = ref;
     c->file_off = (off_t)off;
     c->file_left = len;
+    if (r->head_only || len == 0)
+        conn_drop_file(c);
+}
+
+void hs_resp_file(hs_req_t *r, int fd, uint64_t off, uint64_t len)
+{
+    hs_resp_file_ref(r, fd, off, len, NULL, NULL);
 }
 
 void hs_resp_body(hs_req_t *r, const char *p, size_t len)
@@ -476,10 +494,7 @@ static int conn_flush(struct hs_conn *c)
 static int response_done(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
-    if (c->file_fd >= 0) {
-        close(c->file_fd);
-        c->file_fd = -1;
-    }
+    conn_drop_file(c);
     if (c->out.size > 4096)
         buf_dispose(&c->out);
     if (c->close_after) {

@@ -3,6 +3,7 @@
 #include "http/cond.h"
 #include "http/date.h"
 #include "http/path.h"
+#include "server/filecache.h"
 #include "server/mime.h"
 
 #include <dirent.h>
@@ -26,6 +27,7 @@ struct static_worker {
     size_t pathcap;
     char *enc;           /* percent-encoded path, for Location and hrefs */
     size_t enccap;
+    filecache_t fc;
 };
 
 /* Opens `rel` below `dirfd`; the kernel refuses any path that would leave
@@ -73,7 +75,7 @@ void *static_worker_init(int idx, void *arg)
     sw->enccap = 3 * sw->pathcap + 2;
     sw->path = malloc(sw->pathcap);
     sw->enc = malloc(sw->enccap);
-    if (sw->path == NULL || sw->enc == NULL) {
+    if (sw->path == NULL || sw->enc == NULL || fc_init(&sw->fc, cfg->file_cache) < 0) {
         free(sw->path);
         free(sw->enc);
         free(sw);
@@ -87,6 +89,7 @@ void static_worker_free(void *wctx)
     struct static_worker *sw = wctx;
     if (sw == NULL)
         return;
+    fc_dispose(&sw->fc);
     free(sw->path);
     free(sw->enc);
     free(sw);
@@ -145,42 +148,50 @@ static int if_range_holds(const http_request_t *q, slice_t etag, time_t mtime)
     return http_date_parse(f->value, &t) == 0 && t == mtime;
 }
 
-static void validators(hs_req_t *r, const char *etag, size_t etag_len, const char *lm)
+static void validators(hs_req_t *r, const struct fc_entry *e)
 {
-    hs_resp_field(r, "Last-Modified", lm, HTTP_DATE_LEN);
-    hs_resp_field(r, "ETag", etag, etag_len);
+    hs_resp_field(r, "Last-Modified", e->lastmod, HTTP_DATE_LEN);
+    hs_resp_field(r, "ETag", e->etag, e->etag_len);
 }
 
-static void serve_file(hs_req_t *r, int fd, const struct stat *st, slice_t name)
+/* Fills what every response from this file repeats. */
+static void entry_prepare(struct fc_entry *e, slice_t name)
+{
+    e->etag_len = make_etag(e->etag, &e->st);
+    http_date_format(e->lastmod, e->st.st_mtim.tv_sec);
+    e->mime = mime_type(name);
+}
+
+/* Answers from an open regular file; consumes the caller's reference. */
+static void serve_entry(hs_req_t *r, struct fc_entry *e)
 {
     const http_request_t *q = &r->req;
-    char etag[64], lm[HTTP_DATE_LEN + 1];
-    size_t etag_len = make_etag(etag, st);
-    http_date_format(lm, st->st_mtim.tv_sec);
-    uint64_t size = (uint64_t)st->st_size;
+    slice_t etag = slice_make(e->etag, e->etag_len);
+    time_t mtime = e->st.st_mtim.tv_sec;
+    uint64_t size = (uint64_t)e->st.st_size;
 
-    int pre = preconditions(q, slice_make(etag, etag_len), st->st_mtim.tv_sec);
+    int pre = q->nfields ? preconditions(q, etag, mtime) : 0;
     if (pre == 304) {
-        close(fd);
         hs_resp_start(r, 304);
-        validators(r, etag, etag_len, lm);
+        validators(r, e);
         hs_resp_empty(r);
+        fc_release(e);
         return;
     }
     if (pre) {
-        close(fd);
+        fc_release(e);
         hs_resp_error(r, pre);
         return;
     }
 
     uint64_t first = 0, last = 0;
     enum http_range_result rr = HTTP_RANGE_IGNORE;
-    const http_field_t *range = q->method_id == HTTP_M_GET ? http_find_field(q, "range") : NULL;
-    if (range != NULL && if_range_holds(q, slice_make(etag, etag_len), st->st_mtim.tv_sec))
+    const http_field_t *range = q->method_id == HTTP_M_GET && q->nfields ? http_find_field(q, "range") : NULL;
+    if (range != NULL && if_range_holds(q, etag, mtime))
         rr = http_range_parse(range->value, size, &first, &last);
 
     if (rr == HTTP_RANGE_UNSATISFIABLE) {
-        close(fd);
+        fc_release(e);
         char cr[48];
         int n = snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
         hs_resp_start(r, 416);
@@ -189,17 +200,29 @@ static void serve_file(hs_req_t *r, int fd, const struct stat *st, slice_t name)
         return;
     }
     hs_resp_start(r, rr == HTTP_RANGE_OK ? 206 : 200);
-    hs_resp_field_str(r, "Content-Type", mime_type(name));
-    validators(r, etag, etag_len, lm);
-    hs_resp_field_str(r, "Accept-Ranges", "bytes");
+    hs_resp_field_str(r, "Content-Type", e->mime);
+    validators(r, e);
+    hs_resp_field(r, "Accept-Ranges", "bytes", 5);
     if (rr == HTTP_RANGE_OK) {
         char cr[80];
         int n = snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
         hs_resp_field(r, "Content-Range", cr, (size_t)n);
-        hs_resp_file(r, fd, first, last - first + 1);
+        hs_resp_file_ref(r, e->fd, first, last - first + 1, fc_release, e);
     } else {
-        hs_resp_file(r, fd, 0, size);
+        hs_resp_file_ref(r, e->fd, 0, size, fc_release, e);
     }
+}
+
+static void serve_fd(hs_req_t *r, struct static_worker *sw, int fd, const struct stat *st,
+                     size_t plen, slice_t name, time_t now)
+{
+    struct fc_entry *e = fc_put(&sw->fc, sw->path, plen, fd, st, now);
+    if (e == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    entry_prepare(e, name);
+    serve_entry(r, e);
 }
 
 /* -------------------------------------------------------------- listing */
@@ -401,6 +424,13 @@ void static_on_request(hs_req_t *r, void *wctx)
         hs_resp_error(r, 400);
         return;
     }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    struct fc_entry *hit = fc_get(&sw->fc, sw->path, (size_t)plen, ts.tv_sec);
+    if (hit != NULL) {
+        serve_entry(r, hit);
+        return;
+    }
     const char *rel = plen == 1 ? "." : sw->path + 1;
     int fd = open_beneath(sw->cfg->rootfd, rel);
     if (fd < 0) {
@@ -422,7 +452,7 @@ void static_on_request(hs_req_t *r, void *wctx)
         int idx = open_beneath(fd, "index.html");
         if (idx >= 0 && fstat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
             close(fd);
-            serve_file(r, idx, &st, SLICE_LIT("index.html"));
+            serve_fd(r, sw, idx, &st, (size_t)plen, SLICE_LIT("index.html"), ts.tv_sec);
             return;
         }
         if (idx >= 0)
@@ -439,5 +469,5 @@ void static_on_request(hs_req_t *r, void *wctx)
         hs_resp_error(r, 404);
         return;
     }
-    serve_file(r, fd, &st, slice_make(sw->path, (size_t)plen));
+    serve_fd(r, sw, fd, &st, (size_t)plen, slice_make(sw->path, (size_t)plen), ts.tv_sec);
 }

@@ -12,6 +12,7 @@ struct static_config {
     int rootfd;          /* O_DIRECTORY fd of the served directory */
     int list;            /* HTML listing for directories without index.html */
     size_t max_target;   /* sizes the per-worker path buffers */
+    size_t file_cache;   /* open files kept per worker, 0 = none */
 };
 
 /* Opens `dir` and checks that the kernel can confine opens to it.

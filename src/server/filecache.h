@@ -1,0 +1,64 @@
+/* filecache.h - a per-worker cache of open files, so that a hot file costs
+ * one fstat() per request instead of openat2() + fstat() + close().
+ *
+ * An entry is checked on every hit: fstat() on its fd must show the same
+ * inode, size, mtime and ctime (ctime also moves when the file is renamed
+ * over or unlinked, since its link count changes). Entries older than
+ * FC_REVALIDATE_SEC are dropped and the path resolved again, which bounds
+ * how long a change to a parent directory can go unseen. Entries are
+ * reference-counted: one evicted while a response still sends from it is
+ * closed when that response ends. Not thread-safe: one cache per worker. */
+#ifndef PORTICO_SERVER_FILECACHE_H
+#define PORTICO_SERVER_FILECACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define FC_REVALIDATE_SEC 1
+#define FC_MAX_ENTRIES    1024
+
+struct fc_entry {
+    char *key;
+    size_t klen;
+    uint64_t hash;
+    int fd;
+    struct stat st;
+    time_t opened;              /* monotonic seconds */
+    unsigned refs;              /* responses in flight, +1 while cached */
+    int cached;
+    struct fc_entry *hnext;
+    struct fc_entry *prev, *next;   /* LRU, most recent first */
+    /* Derived once per entry for the response head. */
+    char etag[64];
+    size_t etag_len;
+    char lastmod[32];
+    const char *mime;
+};
+
+typedef struct filecache {
+    struct fc_entry **buckets;
+    size_t nbuckets;
+    size_t count, max;
+    struct fc_entry *head, *tail;
+} filecache_t;
+
+/* max == 0 makes a cache that never keeps anything. Returns 0 or -ENOMEM. */
+int fc_init(filecache_t *fc, size_t max);
+void fc_dispose(filecache_t *fc);
+
+/* Returns a valid entry for key with one reference taken for the caller, or
+ * NULL (not cached, stale or changed; a stale entry is evicted). */
+struct fc_entry *fc_get(filecache_t *fc, const char *key, size_t klen, time_t now);
+
+/* Wraps an open regular file in an entry (cached when the cache has room
+ * for it) and returns it with one reference for the caller. Takes fd.
+ * Returns NULL when out of memory (fd is then closed). */
+struct fc_entry *fc_put(filecache_t *fc, const char *key, size_t klen, int fd,
+                        const struct stat *st, time_t now);
+
+/* Drops a reference; the last one closes the fd and frees the entry. */
+void fc_release(void *entry);
+
+#endif
