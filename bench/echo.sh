@@ -28,8 +28,10 @@
 # timed SECS and teardown; "CPU µs/RT" divides it by the timed round trips.
 #
 # The client and every server are bounded: the client stops after SECS (plus
-# at most 30 s of connection setup and warm-up, and `timeout` on top); servers are killed
-# by PID when each run ends and, whatever happens, on exit.
+# at most 30 s of connection setup and warm-up, and `timeout` on top); servers
+# are killed by PID when each run ends and, whatever happens, on exit.
+# Results are only as good as the machine is quiet: the header shows how idle
+# the CPUs were just before the start, with a warning below 90%.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
