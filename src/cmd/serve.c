@@ -66,6 +66,8 @@ static const struct opt_desc opt_table[] = {
     { "idle-timeout", K_SECS, "seconds a kept-alive connection may idle (default 60)" },
     { "send-timeout", K_SECS, "seconds a client may stall reading (default 60)" },
     { "shutdown-timeout", K_SECS, "seconds open responses get on SIGTERM (default 5)" },
+    { "linger-timeout", K_SECS, "seconds to drain a client after an error answer (default 2)" },
+    { "max-discard", K_SIZE, "unwanted request body read to keep the connection (default 64k)" },
     { "max-requests", K_COUNT, "requests per connection, 0 = unlimited (default 10000)" },
     { "max-connections", K_COUNT, "open connections (default 100000)" },
     { "quiet", K_BOOL, "do not print the listening addresses" },
@@ -248,6 +250,8 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
                 return -1;
             }
             l->max_head = (size_t)n;
+        } else if (!strcmp(name, "max-discard")) {
+            l->discard_body = n;
         } else {
             l->max_body = n;
         }
@@ -263,6 +267,8 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             l->idle_timeout_ms = ms;
         else if (!strcmp(name, "send-timeout"))
             l->send_timeout_ms = ms;
+        else if (!strcmp(name, "linger-timeout"))
+            l->linger_ms = ms;
         else
             o->hs.shutdown_ms = ms;
         return 0;
