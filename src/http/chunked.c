@@ -3,7 +3,8 @@
 
 enum {
     S_SIZE,        /* hex digits */
-    S_EXT,         /* after the size: extensions up to CR */
+    S_EXT_BWS,     /* whitespace after the size: only ';' may follow */
+    S_EXT,         /* extensions up to CR */
     S_SIZE_LF,
     S_DATA,
     S_DATA_CR,
@@ -70,12 +71,24 @@ int http_chunked_decode(http_chunked_t *d, const char *in, size_t len, size_t *c
                 d->state = S_SIZE_LF;
                 i++;
             } else if (c == ';' || c == ' ' || c == '\t') {
-                d->state = S_EXT;
+                d->state = c == ';' ? S_EXT : S_EXT_BWS;
             } else {
                 FAIL("invalid chunk size");
             }
             break;
         }
+        case S_EXT_BWS:
+            /* chunk-ext = *( BWS ";" ... ): whitespace after the size must
+             * lead to a ';'. "1 2" read as 0x12 by another parser is how
+             * bodies get smuggled, so anything else is refused. */
+            if (c == ';')
+                d->state = S_EXT;
+            else if (c != ' ' && c != '\t')
+                FAIL("invalid chunk extension");
+            if (++d->ext_len > HTTP_CHUNK_MAX_EXT)
+                FAIL("chunk extensions too long");
+            i++;
+            break;
         case S_EXT:
             if (c == '\r') {
                 d->state = S_SIZE_LF;

@@ -78,8 +78,10 @@ enum http_range_result http_range_parse(slice_t v, uint64_t size, uint64_t *firs
             p++;
         if (p != end)
             return HTTP_RANGE_IGNORE; /* several ranges or junk */
-        if (b == 0 || size == 0)
+        if (b == 0)
             return HTTP_RANGE_UNSATISFIABLE;
+        if (size == 0)
+            return HTTP_RANGE_IGNORE; /* satisfiable, but empty: send the whole */
         *first = b >= size ? 0 : size - b;
         *last = size - 1;
         return HTTP_RANGE_OK;

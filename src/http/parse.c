@@ -177,7 +177,7 @@ static int parse_target(http_request_t *r, const char **why)
         if (r->method_id != HTTP_M_OPTIONS)
             FAIL(400, "asterisk-form target outside OPTIONS");
         r->form = HTTP_T_ASTERISK;
-        r->path = SLICE_LIT("*");
+        r->path = SLICE_LIT("/");
         return 0;
     }
     if (r->method_id == HTTP_M_CONNECT) {
@@ -190,6 +190,9 @@ static int parse_target(http_request_t *r, const char **why)
         const char *colon = memrchr(p, ':', n);
         if (colon == NULL || colon == p || (size_t)(colon - p) == n - 1)
             FAIL(400, "CONNECT target must be host:port");
+        for (const char *d = colon + 1; d < p + n; d++)
+            if (*d < '0' || *d > '9')
+                FAIL(400, "CONNECT target must be host:port");
         r->form = HTTP_T_AUTHORITY;
         r->path = r->target;
         return 0;

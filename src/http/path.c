@@ -77,6 +77,8 @@ long http_path_encode(slice_t raw, char *out, size_t outcap)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
+    if (outcap == 0)
+        return -1;
     for (size_t i = 0; i < raw.len; i++) {
         unsigned char c = (unsigned char)raw.p[i];
         int keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
