@@ -726,30 +726,6 @@ static void on_relay_accept(io_t *io, uint32_t ev)
     }
 }
 
-/* Binds every address. Returns the number of fds in fds, or -1 after
- * printing why. `reuseport` is for worker groups: the first of a group
- * (reuseport == 1) probes that no one else holds the port, the others
- * (reuseport == 2) join it. */
-static int open_listeners(struct nc *nc, int *fds, int reuseport)
-{
-    int socktype = nc->o.udp ? SOCK_DGRAM : SOCK_STREAM;
-    char a[ADDR_STRLEN];
-    for (int i = 0; i < nc->naddrs; i++) {
-        int fd = reuseport == 1 ? sock_probe_free(&nc->addrs[i], socktype) : 0;
-        if (fd == 0)
-            fd = sock_listen(&nc->addrs[i], socktype, reuseport);
-        if (fd < 0) {
-            cmd_error("nc", "listen on %s: %s", addr_format(&nc->addrs[i], a, sizeof a),
-                      strerror(-fd));
-            for (int j = 0; j < i; j++)
-                close(fds[j]);
-            return -1;
-        }
-        fds[i] = fd;
-    }
-    return nc->naddrs;
-}
-
 static void on_relay_signal(loop_t *l, int signo, void *arg)
 {
     struct relay *r = arg;
@@ -785,9 +761,13 @@ static int run_relay(struct nc *nc)
     }
     if (nc->o.listen) {
         int fds[NC_MAX_ADDRS];
-        int n = open_listeners(nc, fds, 0);
-        if (n < 0)
+        char err[ERR_MAX];
+        int n = nc->naddrs;
+        if (sock_listen_group(nc->addrs, n, nc->o.udp ? SOCK_DGRAM : SOCK_STREAM, 1, 0, fds, err,
+                              sizeof err) < 0) {
+            cmd_error("nc", "%s", err);
             goto out;
+        }
         for (int i = 0; i < n; i++) {
             char a[ADDR_STRLEN];
             loop_io_add(nc->loop, &r->lis[i], fds[i], EPOLLIN | EPOLLET, on_relay_accept, r);
@@ -1112,16 +1092,22 @@ static int run_echo(struct nc *nc)
     }
     int rc = 0;
     int opened = 0;
-    for (int i = 0; i < n; i++) {
-        e.w[i].nc = nc;
-        e.w[i].idx = i;
-        if (open_listeners(nc, e.w[i].fds, i == 0 ? 1 : 2) < 0) {
-            rc = -1;
-            break;
+    char err[ERR_MAX];
+    int *fds = calloc((size_t)n * (size_t)nc->naddrs, sizeof *fds);
+    if (fds == NULL || sock_listen_group(nc->addrs, nc->naddrs, nc->o.udp ? SOCK_DGRAM : SOCK_STREAM,
+                                         n, 1, fds, err, sizeof err) < 0) {
+        cmd_error("nc", "%s", fds ? err : "out of memory");
+        rc = -1;
+    } else {
+        opened = n;
+        for (int i = 0; i < n; i++) {
+            e.w[i].nc = nc;
+            e.w[i].idx = i;
+            e.w[i].nlis = nc->naddrs;
+            memcpy(e.w[i].fds, fds + i * nc->naddrs, (size_t)nc->naddrs * sizeof *fds);
         }
-        e.w[i].nlis = nc->naddrs;
-        opened++;
     }
+    free(fds);
     if (rc == 0) {
         char a[ADDR_STRLEN];
         for (int i = 0; i < nc->naddrs; i++)

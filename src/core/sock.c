@@ -218,6 +218,29 @@ int sock_probe_free(const addr_t *a, int socktype)
     return 0;
 }
 
+int sock_listen_group(const addr_t *addrs, int naddrs, int socktype, int groups,
+                      int reuseport, int *fds, char *err, size_t errlen)
+{
+    int n = 0;
+    for (int g = 0; g < groups; g++) {
+        for (int i = 0; i < naddrs; i++, n++) {
+            int fd = reuseport && g == 0 ? sock_probe_free(&addrs[i], socktype) : 0;
+            if (fd == 0)
+                fd = sock_listen(&addrs[i], socktype, reuseport);
+            if (fd < 0) {
+                char a[ADDR_STRLEN];
+                snprintf(err, errlen, "listen on %s: %s", addr_format(&addrs[i], a, sizeof a),
+                         strerror(-fd));
+                while (n > 0)
+                    close(fds[--n]);
+                return -1;
+            }
+            fds[n] = fd;
+        }
+    }
+    return 0;
+}
+
 int sock_connect(const addr_t *a, int socktype)
 {
     int fd = socket(a->ss.ss_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -51,6 +51,15 @@ int sock_listen(const addr_t *a, int socktype, int reuseport);
  * SO_REUSEPORT and closes it. Returns 0 or -errno. */
 int sock_probe_free(const addr_t *a, int socktype);
 
+/* Opens `groups` sets of sockets bound to addrs[0..naddrs), one set per
+ * worker: fds[g * naddrs + i] is group g's socket for addrs[i]. With
+ * `reuseport` every socket has SO_REUSEPORT, and the port is first probed
+ * with sock_probe_free() so that a port someone else holds is refused
+ * instead of shared. Returns 0, or -1 with "listen on ADDR: reason" in err
+ * after closing whatever it opened. */
+int sock_listen_group(const addr_t *addrs, int naddrs, int socktype, int groups,
+                      int reuseport, int *fds, char *err, size_t errlen);
+
 /* Starts a non-blocking connect. Returns the fd (connected or in progress)
  * or -errno. */
 int sock_connect(const addr_t *a, int socktype);

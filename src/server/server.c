@@ -966,26 +966,23 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
     s.w = calloc((size_t)cfg->workers, sizeof *s.w);
     if (s.w == NULL)
         goto out;
+    int *fds = calloc((size_t)cfg->workers * (size_t)cfg->nlisten, sizeof *fds);
+    char err[ERR_MAX];
+    if (fds == NULL || sock_listen_group(cfg->listen, cfg->nlisten, SOCK_STREAM, cfg->workers, 1, fds,
+                                         err, sizeof err) < 0) {
+        fprintf(stderr, "portico serve: %s\n", fds ? err : "out of memory");
+        free(fds);
+        goto out;
+    }
     for (int i = 0; i < cfg->workers; i++) {
         struct hs_worker *w = &s.w[i];
         w->s = &s;
         w->idx = i;
-        for (int j = 0; j < cfg->nlisten; j++) {
-            int fd = i == 0 ? sock_probe_free(&cfg->listen[j], SOCK_STREAM) : 0;
-            if (fd == 0)
-                fd = sock_listen(&cfg->listen[j], SOCK_STREAM, 1);
-            if (fd < 0) {
-                fprintf(stderr, "portico serve: listen on %s: %s\n",
-                        addr_format(&cfg->listen[j], a, sizeof a), strerror(-fd));
-                for (int k = 0; k < j; k++)
-                    close(w->fds[k]);
-                goto out;
-            }
-            w->fds[j] = fd;
-        }
         w->nlis = cfg->nlisten;
-        opened++;
+        memcpy(w->fds, fds + i * cfg->nlisten, (size_t)cfg->nlisten * sizeof *fds);
     }
+    free(fds);
+    opened = cfg->workers;
     if (cfg->verbose)
         for (int j = 0; j < cfg->nlisten; j++)
             fprintf(stderr, "portico serve: listening on http://%s/ (%d workers)\n",
