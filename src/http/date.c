@@ -128,8 +128,15 @@ int http_date_parse(slice_t s, time_t *t)
     }
     if (tm.tm_mday < 1 || tm.tm_mday > 31)
         return -1;
+    if (tm.tm_sec == 60)
+        tm.tm_sec = 59; /* a leap second: time_t has none */
+    struct tm in = tm;
     time_t v = timegm(&tm);
-    if (v == (time_t)-1)
+    /* timegm normalises 31 Feb into 3 Mar: a date that does not come back
+     * unchanged did not exist. (This also accepts the -1 of 23:59:59 on
+     * 31 Dec 1969, which timegm cannot tell from an error.) */
+    if (tm.tm_year != in.tm_year || tm.tm_mon != in.tm_mon || tm.tm_mday != in.tm_mday ||
+        tm.tm_hour != in.tm_hour || tm.tm_min != in.tm_min || tm.tm_sec != in.tm_sec)
         return -1;
     *t = v;
     return 0;
