@@ -370,10 +370,10 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
 
     /* First pass: --help and --config, so that flags override the file. */
     opterr = 0;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc then fully resets its scan state */
     int c;
     const char *config = NULL;
-    while ((c = getopt_long(argc, argv, "+:hc:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
         if (c == 'h') {
             serve_usage(stdout);
             return 1;
@@ -395,8 +395,8 @@ static int parse_args(struct serve_opts *o, int argc, char **argv)
     if (config != NULL && load_config(o, config) < 0)
         return -1;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "+:hc:", longopts, NULL)) != -1) {
+    optind = 0; /* 0, not 1: glibc then fully resets its scan state */
+    while ((c = getopt_long(argc, argv, ":hc:", longopts, NULL)) != -1) {
         if (c < 1000)
             continue;
         const struct opt_desc *d = &opt_table[c - 1000];
