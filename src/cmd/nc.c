@@ -119,7 +119,7 @@ static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
     opterr = 0;
     optind = 0; /* 0, not 1: glibc then fully resets its scan state */
     int c;
-    while ((c = getopt_long(argc, argv, ":lkuv46w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:lkuv46w:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o->listen = 1; break;
         case 'k': o->keep = 1; break;
