@@ -26,7 +26,7 @@
 #define HS_ALOG_EVERY_MS 1000u
 #define HS_SENDFILE_MAX  (1u << 30)
 
-enum { C_READ, C_WRITE, C_DISCARD, C_LINGER };
+enum { C_READ, C_WRITE, C_DISCARD, C_LINGER, C_BODY, C_WAIT };
 enum { F_DONE, F_AGAIN, F_ERR };
 
 struct hs_conn {
@@ -47,6 +47,7 @@ struct hs_conn {
     off_t file_off;
     uint64_t file_left;
     uint64_t discard_left;   /* request body bytes to drop */
+    hs_req_t *req;           /* the request being answered, NULL between */
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
 };
@@ -72,7 +73,9 @@ struct hs_worker {
     buf_t body;                /* generated bodies, see hs_scratch() */
     buf_t alog;
     http_field_t *fields;
-    hs_req_t req;
+    http_request_t parsed;     /* the parser's output, copied into a hs_req_t */
+    hs_req_t *free_reqs;
+    size_t holds;              /* requests held by the handler (hs_hold) */
     void *hctx;
     time_t date_sec;
     char date[HTTP_DATE_LEN + 1];
@@ -162,6 +165,62 @@ static void alog_escape(buf_t *b, slice_t s)
     }
 }
 
+/* The request's own parts of a Combined Log Format line: the request line
+ * (part 0) and the quoted referer and user agent (part 1). */
+static void alog_part(buf_t *b, const hs_req_t *r, int part)
+{
+    if (r->alog != NULL) {
+        const char *p = r->alog;
+        if (part == 1)
+            p += strlen(p) + 1;
+        puts_(b, p);
+        return;
+    }
+    if (part == 0) {
+        if (r->req.method.len) {
+            alog_escape(b, r->req.method);
+            puts_(b, " ");
+            alog_escape(b, r->req.target);
+            puts_(b, r->req.version == 11 ? " HTTP/1.1" : " HTTP/1.0");
+        } else {
+            puts_(b, "-");
+        }
+        return;
+    }
+    const http_field_t *ref = r->req.nfields ? http_find_field(&r->req, "referer") : NULL;
+    const http_field_t *ua = r->req.nfields ? http_find_field(&r->req, "user-agent") : NULL;
+    puts_(b, "\"");
+    if (ref)
+        alog_escape(b, ref->value);
+    else
+        puts_(b, "-");
+    puts_(b, "\" \"");
+    if (ua)
+        alog_escape(b, ua->value);
+    else
+        puts_(b, "-");
+    puts_(b, "\"");
+}
+
+/* Keeps the log's request parts once the head they point into goes away
+ * (a body is read over it, or the answer comes later). */
+static void alog_copy(hs_req_t *r)
+{
+    if (r->alog != NULL || atomic_load_explicit(&r->w->s->alog_fd, memory_order_relaxed) < 0)
+        return;
+    buf_t b;
+    buf_init(&b, 64 * 1024);
+    alog_part(&b, r, 0);
+    buf_append(&b, "", 1);
+    alog_part(&b, r, 1);
+    if (buf_append(&b, "", 1) == 0) {
+        r->alog = malloc(b.len);
+        if (r->alog != NULL)
+            memcpy(r->alog, buf_head(&b), b.len);
+    }
+    buf_dispose(&b);
+}
+
 /* Combined Log Format: host ident user [date] "request" status bytes
  * "referer" "user-agent". */
 static void alog_request(struct hs_worker *w, struct hs_conn *c, hs_req_t *r)
@@ -189,14 +248,7 @@ static void alog_request(struct hs_worker *w, struct hs_conn *c, hs_req_t *r)
     puts_(b, " - - [");
     puts_(b, w->clf_date);
     puts_(b, "] \"");
-    if (r->req.method.len) {
-        alog_escape(b, r->req.method);
-        puts_(b, " ");
-        alog_escape(b, r->req.target);
-        puts_(b, r->req.version == 11 ? " HTTP/1.1" : " HTTP/1.0");
-    } else {
-        puts_(b, "-");
-    }
+    alog_part(b, r, 0);
     puts_(b, "\" ");
     put_u64(b, (uint64_t)r->status);
     puts_(b, " ");
@@ -204,19 +256,9 @@ static void alog_request(struct hs_worker *w, struct hs_conn *c, hs_req_t *r)
         put_u64(b, r->body_len);
     else
         puts_(b, "-");
-    const http_field_t *ref = r->req.nfields ? http_find_field(&r->req, "referer") : NULL;
-    const http_field_t *ua = r->req.nfields ? http_find_field(&r->req, "user-agent") : NULL;
-    puts_(b, " \"");
-    if (ref)
-        alog_escape(b, ref->value);
-    else
-        puts_(b, "-");
-    puts_(b, "\" \"");
-    if (ua)
-        alog_escape(b, ua->value);
-    else
-        puts_(b, "-");
-    puts_(b, "\"\n");
+    puts_(b, " ");
+    alog_part(b, r, 1);
+    puts_(b, "\n");
     if (b->len >= HS_ALOG_FLUSH)
         alog_flush(w);
 }
@@ -228,6 +270,30 @@ static void on_alog_timer(ptimer_t *t, void *arg)
     if (w->alog.len)
         alog_flush(w);
     loop_timer_set(w->loop, &w->alog_timer, HS_ALOG_EVERY_MS);
+}
+
+/* ----------------------------------------------------- request objects */
+
+static hs_req_t *req_new(struct hs_worker *w, struct hs_conn *c)
+{
+    hs_req_t *r = w->free_reqs;
+    if (r != NULL)
+        w->free_reqs = r->next_free;
+    else if ((r = malloc(sizeof *r)) == NULL)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    r->conn = c;
+    r->w = w;
+    r->hdr = &w->scratch;
+    return r;
+}
+
+static void req_free(hs_req_t *r)
+{
+    struct hs_worker *w = r->w;
+    free(r->alog);
+    r->next_free = w->free_reqs;
+    w->free_reqs = r;
 }
 
 /* ------------------------------------------------------ connections */
@@ -257,6 +323,33 @@ static void conn_drop_file(struct hs_conn *c)
     c->file_left = 0;
 }
 
+static void worker_maybe_done(struct hs_worker *w)
+{
+    if (w->stopping && w->nconns == 0 && w->holds == 0)
+        loop_break(w->loop);
+}
+
+/* Lets go of the current request: the handler is told when it is still
+ * reading the body; a held request stays with the handler, marked gone. */
+static void conn_drop_req(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    if (r == NULL)
+        return;
+    c->req = NULL;
+    if (r->held) {
+        r->conn = NULL;
+        return;
+    }
+    if (c->state == C_BODY && r->body_ops != NULL)
+        r->body_ops->on_end(r, r->body_ctx, -1);
+    if (r->held) {        /* on_end may not hold a request it cannot answer */
+        r->conn = NULL;
+        return;
+    }
+    req_free(r);
+}
+
 static void conn_close(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
@@ -265,6 +358,7 @@ static void conn_close(struct hs_conn *c)
     pool_put(&w->rpool, c->rbuf);
     c->rbuf = NULL;
     conn_drop_file(c);
+    conn_drop_req(c);
     buf_dispose(&c->out);
     if (c->prev)
         c->prev->next = c->next;
@@ -275,8 +369,7 @@ static void conn_close(struct hs_conn *c)
     w->nconns--;
     loop_defer(w->loop, &c->dfree, conn_free, c);
     if (w->stopping) {
-        if (w->nconns == 0)
-            loop_break(w->loop);
+        worker_maybe_done(w);
     } else if (w->paused && w->nconns < w->max_conns && !timer_armed(&w->pause_timer)) {
         listeners_set(w, 1);
     }
@@ -495,6 +588,7 @@ static int response_done(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
     conn_drop_file(c);
+    conn_drop_req(c);
     if (c->out.size > 4096)
         buf_dispose(&c->out);
     if (c->close_after) {
@@ -513,72 +607,90 @@ static int response_done(struct hs_conn *c)
 
 /* ------------------------------------------------------------ requests */
 
-static void dispatch_error(struct hs_conn *c, int status)
+/* Puts the answer the handler built in the scratch buffer on its way.
+ * Returns 0, or -1 when the connection was closed. */
+static int conn_answer(struct hs_conn *c)
 {
-    hs_req_t *r = &c->w->req;
-    r->conn = c;
-    r->w = c->w;
+    hs_req_t *r = c->req;
+    if (r->close)
+        c->close_after = 1;
+    alog_request(c->w, c, r);
+    c->state = C_WRITE;
+    if (conn_send_first(c) == F_ERR) {
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers with an error and closes: the request cannot be read further. */
+static int conn_fail(struct hs_conn *c, int status)
+{
+    hs_req_t *r = c->req;
     r->responded = 0;
-    r->head_only = r->req.method_id == HTTP_M_HEAD;
     r->close = 1;
-    r->body_len = 0;
-    c->close_after = 1;
+    r->body_ops = NULL;
     c->linger = 1;
     hs_resp_error(r, status);
+    c->rpos = c->rlen; /* framing is lost: nothing after this is read */
+    return conn_answer(c);
 }
 
 static void dispatch(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
     const struct http_limits *lim = &w->s->cfg->lim;
-    hs_req_t *r = &w->req;
+    hs_req_t *r = c->req;
     http_request_t *q = &r->req;
 
-    r->conn = c;
-    r->w = w;
-    r->responded = 0;
-    r->status = 0;
     r->head_only = q->method_id == HTTP_M_HEAD;
-    r->close = 0;
-    r->body_len = 0;
     c->nreq++;
     if (!q->keep_alive || w->stopping || (lim->max_requests && c->nreq >= lim->max_requests))
         r->close = 1;
 
-    int status = 0;
+    if (q->content_length > 0 && (uint64_t)q->content_length > lim->max_body) {
+        conn_fail(c, 413);
+        return;
+    }
+    if (q->method_id == HTTP_M_UNKNOWN) {
+        conn_fail(c, 501);
+        return;
+    }
+    w->s->h->on_request(r, w->hctx);
+    if (r->body_ops != NULL) {
+        c->state = C_BODY;
+        r->body_left = q->content_length > 0 ? (uint64_t)q->content_length : 0;
+        if (q->chunked)
+            http_chunked_init(&r->dec);
+        conn_timer_set(c, lim->header_timeout_ms);
+        return;
+    }
+    if (r->held) {
+        c->state = C_WAIT;
+        loop_timer_cancel(w->loop, &c->timer);
+        return;
+    }
+    if (!r->responded) {
+        log_error("handler gave no response to %.*s %.*s", (int)q->method.len, q->method.p,
+                  (int)q->target.len, q->target.p);
+        r->close = 1;
+        hs_resp_error(r, 500);
+    }
+    /* A body the handler did not read: a small one is dropped to keep the
+     * connection; a large, chunked or awaited (100-continue) one closes it,
+     * lingering so that the client sees the answer. */
     if (q->chunked) {
-        /* No handler of this engine reads bodies yet: answer, then close
-         * (lingering) instead of decoding a body only to drop it. */
         r->close = 1;
         c->linger = 1;
     } else if (q->content_length > 0) {
-        if ((uint64_t)q->content_length > lim->max_body) {
-            status = 413;
-        } else if ((uint64_t)q->content_length <= lim->discard_body && !q->expect_continue) {
+        if ((uint64_t)q->content_length <= lim->discard_body && !q->expect_continue) {
             c->discard_left = (uint64_t)q->content_length;
         } else {
             r->close = 1;
             c->linger = 1;
         }
     }
-    if (status == 0 && q->method_id == HTTP_M_UNKNOWN)
-        status = 501;
-
-    if (status) {
-        r->close = 1;
-        c->linger = 1;
-        hs_resp_error(r, status);
-    } else {
-        w->s->h->on_request(r, w->hctx);
-        if (!r->responded) {
-            log_error("handler gave no response to %.*s %.*s", (int)q->method.len, q->method.p,
-                      (int)q->target.len, q->target.p);
-            r->close = 1;
-            hs_resp_error(r, 500);
-        }
-    }
-    if (r->close)
-        c->close_after = 1;
+    conn_answer(c);
 }
 
 /* Consumes body bytes the handler did not want. Returns 1 when done, 0
@@ -592,14 +704,14 @@ static int discard_buffered(struct hs_conn *c)
     return c->discard_left == 0;
 }
 
-/* Parses what rbuf holds. Returns 1 when a response was produced, 0 when
- * more bytes are needed, -1 when the connection was closed. */
+/* Parses what rbuf holds. Returns 1 when the request was dispatched, 0
+ * when more bytes are needed, -1 when the connection was closed. */
 static int conn_parse(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
     const char *why;
     int rc = http_parse_request(c->rbuf + c->rpos, c->rlen - c->rpos, &c->ps, &w->s->cfg->lim,
-                                w->fields, &w->req.req, &why);
+                                w->fields, &w->parsed, &why);
     if (rc == HTTP_PARSE_INCOMPLETE)
         return 0;
     if (rc == HTTP_PARSE_PREFACE) {
@@ -608,23 +720,148 @@ static int conn_parse(struct hs_conn *c)
         return -1;
     }
     worker_clock(w);
-    if (rc < 0) {
-        log_debug("bad request: %d %s", -rc, why);
-        dispatch_error(c, -rc);
-        c->rpos = c->rlen; /* framing is lost: nothing after this is read */
-    } else {
-        c->rpos += (uint32_t)rc;
-        http_parse_state_init(&c->ps);
-        dispatch(c);
-    }
-    alog_request(w, c, &w->req);
-    c->state = C_WRITE;
-    int f = conn_send_first(c);
-    if (f == F_ERR) {
+    c->req = req_new(w, c);
+    if (c->req == NULL) {
+        log_error("out of memory for a request");
         conn_close(c);
         return -1;
     }
-    return 1;
+    c->req->req = w->parsed;
+    if (rc < 0) {
+        log_debug("bad request: %d %s", -rc, why);
+        c->req->head_only = c->req->req.method_id == HTTP_M_HEAD;
+        return conn_fail(c, -rc) < 0 ? -1 : 1;
+    }
+    c->rpos += (uint32_t)rc;
+    http_parse_state_init(&c->ps);
+    dispatch(c);
+    return c->io.fd < 0 ? -1 : 1;
+}
+
+/* ---------------------------------------------------------- bodies */
+
+static void alog_copy(hs_req_t *r);
+
+void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
+{
+    struct hs_conn *c = r->conn;
+    r->body_ops = ops;
+    r->body_ctx = ctx;
+    alog_copy(r);
+    if (r->req.expect_continue && c->rlen == c->rpos) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        /* Ahead of the answer in the same queue, so the order holds even
+         * when the socket takes only part of it now. */
+        if (buf_append(&c->out, cont, sizeof cont - 1) == 0) {
+            ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+            if (k > 0)
+                buf_consume(&c->out, (size_t)k);
+        }
+    }
+}
+
+void hs_hold(hs_req_t *r)
+{
+    if (r->held)
+        return;
+    r->held = 1;
+    r->w->holds++;
+    alog_copy(r);
+}
+
+void hs_resume(hs_req_t *r)
+{
+    struct hs_worker *w = r->w;
+    struct hs_conn *c = r->conn;
+    r->held = 0;
+    w->holds--;
+    if (c == NULL) {
+        req_free(r);
+        worker_maybe_done(w);
+        return;
+    }
+    if (!r->responded) {
+        r->close = 1;
+        hs_resp_error(r, 500);
+    }
+    worker_clock(w);
+    if (conn_answer(c) == 0)
+        conn_run(c);
+}
+
+/* The body ended with `status` (0 complete). Returns 0 to go on, -1 when
+ * the connection was closed. */
+static int body_end(struct hs_conn *c, int status)
+{
+    hs_req_t *r = c->req;
+    const struct hs_body_ops *ops = r->body_ops;
+    r->body_ops = NULL;
+    c->state = C_WRITE;
+    ops->on_end(r, r->body_ctx, status);
+    if (status != 0) {
+        if (r->held) {
+            log_error("handler held a request whose body was refused");
+            r->held = 0;
+            r->w->holds--;
+        }
+        return conn_fail(c, status);
+    }
+    if (r->held) {
+        c->state = C_WAIT;
+        loop_timer_cancel(c->w->loop, &c->timer);
+        return 0;
+    }
+    if (!r->responded) {
+        r->close = 1;
+        hs_resp_error(r, 500);
+    }
+    return conn_answer(c);
+}
+
+/* Hands what rbuf holds of the body to the handler. Returns 1 when the
+ * body is over (the state moved on), 0 when more is needed, -1 when the
+ * connection was closed. */
+static int body_feed(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    const struct http_limits *lim = &c->w->s->cfg->lim;
+    while (c->rlen > c->rpos || (!r->req.chunked && r->body_left == 0)) {
+        size_t avail = c->rlen - c->rpos;
+        const char *p = avail ? c->rbuf + c->rpos : "";
+        slice_t data;
+        int done = 0;
+        if (r->req.chunked) {
+            size_t used;
+            const char *why;
+            int rc = http_chunked_decode(&r->dec, p, avail, &used, &data, &why);
+            c->rpos += (uint32_t)used;
+            if (rc < 0) {
+                log_debug("bad chunked body: %s", why);
+                return body_end(c, 400) < 0 ? -1 : 1;
+            }
+            if (rc == HTTP_CHUNK_DONE)
+                done = 1;
+            else if (rc == HTTP_CHUNK_MORE)
+                return 0;
+        } else {
+            size_t n = avail < r->body_left ? avail : (size_t)r->body_left;
+            data = slice_make(p, n);
+            c->rpos += (uint32_t)n;
+            r->body_left -= n;
+            done = r->body_left == 0;
+        }
+        if (data.len > 0) {
+            r->body_seen += data.len;
+            if (r->body_seen > lim->max_body)
+                return body_end(c, 413) < 0 ? -1 : 1;
+            int st = r->body_ops->on_data(r, r->body_ctx, data.p, data.len);
+            if (st != 0)
+                return body_end(c, st) < 0 ? -1 : 1;
+        }
+        if (done)
+            return body_end(c, 0) < 0 ? -1 : 1;
+    }
+    return 0;
 }
 
 /* Reads into rbuf. Returns 1 when bytes arrived, 0 on EAGAIN, -1 when the
@@ -696,6 +933,24 @@ static void conn_run(struct hs_conn *c)
                 return;
             break;
         }
+        case C_BODY: {
+            if (c->out.len > 0) { /* a 100 Continue the socket did not take at once */
+                ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+                if (k > 0)
+                    buf_consume(&c->out, (size_t)k);
+            }
+            int rc = body_feed(c);
+            if (rc < 0)
+                return;
+            if (rc > 0)
+                break;
+            if (conn_read(c) <= 0)
+                return;
+            conn_timer_set(c, c->w->s->cfg->lim.header_timeout_ms);
+            break;
+        }
+        case C_WAIT:
+            return; /* the handler answers later; the client waits */
         case C_DISCARD:
             if (c->rbuf != NULL && discard_buffered(c)) {
                 c->state = C_READ;
@@ -745,21 +1000,25 @@ static void on_conn_timer(ptimer_t *t, void *arg)
 {
     (void)t;
     struct hs_conn *c = arg;
+    struct hs_worker *w = c->w;
     if (c->state == C_READ && c->rbuf != NULL && c->rlen > c->rpos) {
         /* A head that did not arrive in time: 408, then close. */
-        struct hs_worker *w = c->w;
         worker_clock(w);
-        memset(&w->req.req, 0, sizeof w->req.req);
-        w->req.req.version = 10;
-        dispatch_error(c, 408);
-        alog_request(w, c, &w->req);
-        c->rpos = c->rlen;
-        c->state = C_WRITE;
-        if (conn_send_first(c) == F_ERR) {
+        c->req = req_new(w, c);
+        if (c->req == NULL) {
             conn_close(c);
             return;
         }
-        conn_run(c);
+        c->req->req.version = 10;
+        if (conn_fail(c, 408) == 0)
+            conn_run(c);
+        return;
+    }
+    if (c->state == C_BODY) {
+        /* A body that stopped coming. */
+        worker_clock(w);
+        if (body_end(c, 408) == 0)
+            conn_run(c);
         return;
     }
     conn_close(c);
@@ -839,7 +1098,10 @@ static void on_stop_timeout(ptimer_t *t, void *arg)
         log_info("worker %d: closing %zu connections at the shutdown timeout", w->idx, w->nconns);
     while (w->conns)
         conn_close(w->conns);
-    loop_break(w->loop);
+    /* Held requests wait for their disk jobs, which post back to this
+     * loop: it must outlive them. The last hs_resume() breaks it. */
+    if (w->holds == 0)
+        loop_break(w->loop);
 }
 
 static int worker_start(loop_t *l, int idx, void *arg)
@@ -854,7 +1116,6 @@ static int worker_start(loop_t *l, int idx, void *arg)
     buf_init(&w->scratch, HS_SCRATCH_CAP);
     buf_init(&w->body, HS_BODY_CAP);
     buf_init(&w->alog, HS_ALOG_CAP);
-    w->req.hdr = &w->scratch;
     w->fields = calloc(s->cfg->lim.max_fields + 1, sizeof *w->fields);
     if (w->fields == NULL)
         return -ENOMEM;
@@ -892,7 +1153,7 @@ static void worker_stop(loop_t *l, int idx, int force, void *arg)
             c->close_after = 1;
         c = next;
     }
-    if (w->nconns == 0) {
+    if (w->nconns == 0 && w->holds == 0) {
         loop_break(w->loop);
         return;
     }
@@ -914,6 +1175,11 @@ static void worker_finish(loop_t *l, int idx, void *arg)
         alog_flush(w);
     if (s->h->worker_free != NULL)
         s->h->worker_free(w->hctx);
+    while (w->free_reqs) {
+        hs_req_t *r = w->free_reqs;
+        w->free_reqs = r->next_free;
+        free(r);
+    }
     buf_dispose(&w->scratch);
     buf_dispose(&w->body);
     buf_dispose(&w->alog);

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/sock.h"
 #include "http/limits.h"
+#include "http/chunked.h"
 #include "http/parse.h"
 
 #define HS_MAX_LISTEN 16
@@ -44,17 +45,57 @@ struct hs_handler {
     void (*on_request)(hs_req_t *r, void *wctx);
 };
 
+struct hs_body_ops;
+
 struct hs_req {
+    /* The request head. Its slices point into the connection's read buffer
+     * and are valid only during on_request; its numbers stay valid. */
     http_request_t req;
-    struct hs_conn *conn;
+    struct hs_conn *conn;     /* NULL once the connection is gone */
     struct hs_worker *w;
     int status;
     int responded;
     int head_only;        /* HEAD: headers as for GET, no body */
     int close;            /* the response closes the connection */
+    int held;             /* the handler answers later: see hs_hold() */
     uint64_t body_len;    /* body bytes promised, for the access log */
     buf_t *hdr;           /* the header block being built */
+
+    /* Reading the request body (hs_read_body). */
+    const struct hs_body_ops *body_ops;
+    void *body_ctx;
+    uint64_t body_left;   /* Content-Length bytes still to come */
+    uint64_t body_seen;   /* bytes handed to on_data so far */
+    http_chunked_t dec;
+    char *alog;           /* the access log's request fields, copied */
+    struct hs_req *next_free;
 };
+
+/* Streaming a request body to the handler. */
+struct hs_body_ops {
+    /* A piece of the body (never empty). Returns 0 to go on, or a status
+     * (>= 400) to refuse the rest: on_end follows with that status. */
+    int (*on_data)(hs_req_t *r, void *ctx, const char *p, size_t n);
+    /* The body is over. status 0: it is complete and the handler must
+     * answer now (or hs_hold() and answer later). status >= 400: it was
+     * refused (the handler's status, 400 bad chunking, 408 too slow, 413
+     * too large) and the engine answers it after on_end returns. status -1:
+     * the client went away; nobody can be answered. */
+    void (*on_end)(hs_req_t *r, void *ctx, int status);
+};
+
+/* From on_request: read the body instead of answering now. Sends
+ * `100 Continue` first when the client waits for it. Slices of r->req must
+ * be copied before this if the handler needs them later. */
+void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx);
+
+/* From on_request or on_end: the handler will answer later, from another
+ * callback on the same worker thread (a finished disk job). r stays valid
+ * until hs_resume(r), which the handler calls once it has answered with the
+ * hs_resp_* calls. If the client left meanwhile, r->conn is NULL, the
+ * answer is dropped, and hs_resume() still frees r. */
+void hs_hold(hs_req_t *r);
+void hs_resume(hs_req_t *r);
 
 /* Runs the server until SIGINT/SIGTERM. Returns 0, or 1 after printing why
  * it could not start. */
