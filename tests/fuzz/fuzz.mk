@@ -7,14 +7,14 @@
 #   make -f tests/fuzz/fuzz.mk build           only build build/fuzz/fuzz_*
 #   make -f tests/fuzz/fuzz.mk regress         run the repo corpus once, no fuzzing
 #
-# The targets are built with clang from the src/core and src/http sources
+# The targets are built with clang from the src/core, src/http and src/dns sources
 # (-fsanitize=fuzzer,address,undefined). Each run works on a copy of its
 # seed corpus in build/fuzz/corpus-<name>, so tests/fuzz/corpus/ is never
 # written; crash reproducers go to build/fuzz/artifacts/<name>/ and the
 # output to build/fuzz/<name>.log. Exits non-zero if any target failed.
 
 FUZZ_SECONDS  ?= 60
-FUZZ_TARGETS  ?= request chunked date
+FUZZ_TARGETS  ?= request chunked date dns
 FUZZ_CC       ?= clang-14
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_TIMEOUT  ?= 10
@@ -28,7 +28,7 @@ FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Isrc $(FUZZ_SAN) -
 FUZZ_ENV      := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:symbolize=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c)
+FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c src/dns/*.c)
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_DIR)/libportico-fuzz.a
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
