@@ -9,6 +9,8 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/workers.h"
+#include "core/tpool.h"
+#include "server/auth.h"
 #include "server/filecache.h"
 #include "server/mime.h"
 #include "server/server.h"
@@ -40,6 +42,9 @@ struct serve_opts {
     int nlisten_specs;
     int listen_from_flags;   /* flags replace the config's listen list */
     int quiet;
+    int writable;
+    int no_trace;
+    const char *auth_file;
 };
 
 enum opt_kind { K_SIZE, K_SECS, K_COUNT, K_BOOL, K_STR, K_LISTEN, K_WORKERS, K_LEVEL };
@@ -71,6 +76,9 @@ static const struct opt_desc opt_table[] = {
     { "max-requests", K_COUNT, "requests per connection, 0 = unlimited (default 10000)" },
     { "max-connections", K_COUNT, "open connections (default 100000)" },
     { "quiet", K_BOOL, "do not print the listening addresses" },
+    { "writable", K_BOOL, "accept PUT, DELETE and POST (uploads)" },
+    { "auth-file", K_STR, "htpasswd-style FILE: writes need Basic auth (required off loopback)" },
+    { "no-trace", K_BOOL, "answer TRACE with 405" },
 };
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -207,6 +215,10 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
         }
         if (!strcmp(name, "list"))
             o->list = b;
+        else if (!strcmp(name, "writable"))
+            o->writable = b;
+        else if (!strcmp(name, "no-trace"))
+            o->no_trace = b;
         else
             o->quiet = b;
         return 0;
@@ -229,6 +241,8 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             o->hs.access_log = strcmp(v, "off") == 0 ? NULL : k;
         else if (!strcmp(name, "log-file"))
             o->log_file = k;
+        else if (!strcmp(name, "auth-file"))
+            o->auth_file = k;
         else
             o->dir = k;
         return 0;
@@ -498,13 +512,48 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     o.hs.verbose = !o.quiet;
+    sc.writable = o.writable;
+    sc.trace = !o.no_trace;
+    sc.write.rootfd = sc.rootfd;
+    auth_db_t *auth = NULL;
+    tpool_t *pool = NULL;
+    if (o.writable) {
+        if (o.auth_file != NULL) {
+            auth = auth_load(o.auth_file, err, sizeof err);
+            if (auth == NULL) {
+                cmd_error("serve", "%s", err);
+                rc = 1;
+                goto out;
+            }
+        } else {
+            for (int i = 0; i < o.hs.nlisten; i++) {
+                if (!addr_is_loopback(&o.hs.listen[i])) {
+                    char a[ADDR_STRLEN];
+                    cmd_error("serve", "--writable on %s (not loopback) needs --auth-file",
+                              addr_format(&o.hs.listen[i], a, sizeof a));
+                    rc = EXIT_USAGE;
+                    goto out;
+                }
+            }
+        }
+        pool = tpool_new(2);
+        if (pool == NULL) {
+            cmd_error("serve", "cannot start the disk threads: %s", strerror(errno));
+            rc = 1;
+            goto out;
+        }
+    }
+    sc.write.pool = pool;
+    sc.write.auth = auth;
 
     loop_block_signals();
     static const struct hs_handler handler = {
         static_worker_init, static_worker_free, static_on_request,
     };
     rc = hs_run(&o.hs, &handler, &sc);
-
+out:
+    tpool_free(pool);
+    auth_free(auth);
     mime_free();
     close(sc.rootfd);
     log_close();

@@ -146,6 +146,17 @@ uint16_t addr_port(const addr_t *a)
     return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 }
 
+int addr_is_loopback(const addr_t *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127;
+    if (a->ss.ss_family == AF_INET6) {
+        const struct in6_addr *x = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(x) || (IN6_IS_ADDR_V4MAPPED(x) && x->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 const char *addr_format(const addr_t *a, char *buf, size_t len)
 {
     char ip[INET6_ADDRSTRLEN];

@@ -41,6 +41,9 @@ const char *addr_format(const addr_t *a, char *buf, size_t len);
 
 uint16_t addr_port(const addr_t *a);
 
+/* 127.0.0.0/8, ::1 or an IPv4-mapped 127.x address. */
+int addr_is_loopback(const addr_t *a);
+
 /* Creates a socket bound to `a` (SOCK_STREAM listening, or SOCK_DGRAM bound)
  * with SO_REUSEADDR, and SO_REUSEPORT when `reuseport` is set. An IPv6
  * wildcard address also accepts IPv4. Returns the fd or -errno. */

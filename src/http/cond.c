@@ -1,4 +1,5 @@
 #include "http/cond.h"
+#include "http/date.h"
 #include "http/parse.h"
 
 #include <string.h>
@@ -101,4 +102,41 @@ enum http_range_result http_range_parse(slice_t v, uint64_t size, uint64_t *firs
     *first = a;
     *last = b >= size ? size - 1 : b;
     return HTTP_RANGE_OK;
+}
+
+void http_cond_from_request(const struct http_request *q, struct http_cond *c)
+{
+    const http_field_t *f;
+    memset(c, 0, sizeof *c);
+    if ((f = http_find_field(q, "if-match")) != NULL)
+        c->if_match = f->value;
+    if ((f = http_find_field(q, "if-none-match")) != NULL)
+        c->if_none_match = f->value;
+    if ((f = http_find_field(q, "if-modified-since")) != NULL)
+        c->has_ims = http_date_parse(f->value, &c->ims) == 0;
+    if ((f = http_find_field(q, "if-unmodified-since")) != NULL)
+        c->has_ius = http_date_parse(f->value, &c->ius) == 0;
+}
+
+int http_cond_eval(const struct http_cond *c, int exists, slice_t etag, time_t mtime,
+                   int get_or_head)
+{
+    /* 1. If-Match: "*" needs a current representation; a list needs a
+     *    strong match with it. 2. Else If-Unmodified-Since, only when there
+     *    is a modification date to compare. */
+    if (c->if_match.p != NULL) {
+        if (!exists || !http_etag_match(c->if_match, etag, 0))
+            return 412;
+    } else if (c->has_ius && exists && mtime > c->ius) {
+        return 412;
+    }
+    /* 3. If-None-Match: weak comparison; "*" matches any current one.
+     * 4. Else If-Modified-Since, for GET and HEAD only. */
+    if (c->if_none_match.p != NULL) {
+        if (exists && http_etag_match(c->if_none_match, etag, 1))
+            return get_or_head ? 304 : 412;
+    } else if (get_or_head && c->has_ims && exists && mtime <= c->ims) {
+        return 304;
+    }
+    return 0;
 }

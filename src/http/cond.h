@@ -4,6 +4,7 @@
 #define PORTICO_HTTP_COND_H
 
 #include <stdint.h>
+#include <time.h>
 
 #include "core/slice.h"
 
@@ -13,6 +14,28 @@
  * the list never matches). A list with bad syntax matches nothing.
  * Returns 1 or 0. */
 int http_etag_match(slice_t list, slice_t etag, int weak);
+
+/* The preconditions of a request (RFC 9110 §13.1). The slices point into
+ * the request, or into copies the caller keeps; p == NULL means absent. */
+struct http_cond {
+    slice_t if_match;
+    slice_t if_none_match;
+    int has_ims, has_ius;
+    time_t ims, ius;           /* If-Modified-Since, If-Unmodified-Since */
+};
+
+struct http_request;
+
+/* Collects the precondition fields of a request. Unparseable dates count
+ * as absent, as RFC 9110 says. */
+void http_cond_from_request(const struct http_request *q, struct http_cond *c);
+
+/* Evaluates them in the order of RFC 9110 §13.2.2 against the current
+ * state of the resource (`exists`, its strong `etag` and `mtime`).
+ * `get_or_head` selects 304 over 412 for a matching If-None-Match.
+ * Returns 0 (go on), 304 or 412. */
+int http_cond_eval(const struct http_cond *c, int exists, slice_t etag, time_t mtime,
+                   int get_or_head);
 
 enum http_range_result {
     HTTP_RANGE_IGNORE = 0,       /* no usable Range: send the whole content */

@@ -657,11 +657,8 @@ static void dispatch(struct hs_conn *c)
         return;
     }
     w->s->h->on_request(r, w->hctx);
-    if (r->body_ops != NULL) {
+    if (r->body_ops != NULL && !r->held) {
         c->state = C_BODY;
-        r->body_left = q->content_length > 0 ? (uint64_t)q->content_length : 0;
-        if (q->chunked)
-            http_chunked_init(&r->dec);
         conn_timer_set(c, lim->header_timeout_ms);
         return;
     }
@@ -747,7 +744,12 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
     struct hs_conn *c = r->conn;
     r->body_ops = ops;
     r->body_ctx = ctx;
+    r->body_left = r->req.content_length > 0 ? (uint64_t)r->req.content_length : 0;
+    if (r->req.chunked)
+        http_chunked_init(&r->dec);
     alog_copy(r);
+    if (c == NULL)
+        return; /* the client left during a hold: hs_resume() ends it */
     if (r->req.expect_continue && c->rlen == c->rpos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         /* Ahead of the answer in the same queue, so the order holds even
@@ -758,6 +760,11 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
                 buf_consume(&c->out, (size_t)k);
         }
     }
+}
+
+loop_t *hs_loop(hs_req_t *r)
+{
+    return r->w->loop;
 }
 
 void hs_hold(hs_req_t *r)
@@ -776,8 +783,17 @@ void hs_resume(hs_req_t *r)
     r->held = 0;
     w->holds--;
     if (c == NULL) {
+        if (r->body_ops != NULL && !r->responded)
+            r->body_ops->on_end(r, r->body_ctx, -1);
         req_free(r);
         worker_maybe_done(w);
+        return;
+    }
+    if (!r->responded && r->body_ops != NULL) {
+        /* Held to decide (say, check a password), now reading the body. */
+        c->state = C_BODY;
+        conn_timer_set(c, w->s->cfg->lim.header_timeout_ms);
+        conn_run(c);
         return;
     }
     if (!r->responded) {
@@ -828,7 +844,7 @@ static int body_feed(struct hs_conn *c)
     while (c->rlen > c->rpos || (!r->req.chunked && r->body_left == 0)) {
         size_t avail = c->rlen - c->rpos;
         const char *p = avail ? c->rbuf + c->rpos : "";
-        slice_t data;
+        slice_t data = { "", 0 };
         int done = 0;
         if (r->req.chunked) {
             size_t used;

@@ -84,9 +84,10 @@ struct hs_body_ops {
     void (*on_end)(hs_req_t *r, void *ctx, int status);
 };
 
-/* From on_request: read the body instead of answering now. Sends
- * `100 Continue` first when the client waits for it. Slices of r->req must
- * be copied before this if the handler needs them later. */
+/* From on_request (or later, on a held request just before hs_resume):
+ * read the body instead of answering now. Sends `100 Continue` first when
+ * the client waits for it. Slices of r->req must be copied before this if
+ * the handler needs them later. */
 void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx);
 
 /* From on_request or on_end: the handler will answer later, from another
@@ -96,6 +97,10 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx);
  * answer is dropped, and hs_resume() still frees r. */
 void hs_hold(hs_req_t *r);
 void hs_resume(hs_req_t *r);
+
+/* The loop of the worker that serves r (for tpool_submit). */
+struct loop;
+struct loop *hs_loop(hs_req_t *r);
 
 /* Runs the server until SIGINT/SIGTERM. Returns 0, or 1 after printing why
  * it could not start. */

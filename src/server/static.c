@@ -19,7 +19,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define ALLOW "GET, HEAD, OPTIONS"
+#define ALLOW_RO "GET, HEAD, OPTIONS"
+#define ALLOW_RW "GET, HEAD, OPTIONS, PUT, DELETE, POST"
 
 struct static_worker {
     const struct static_config *cfg;
@@ -28,6 +29,7 @@ struct static_worker {
     char *enc;           /* percent-encoded path, for Location and hrefs */
     size_t enccap;
     filecache_t fc;
+    char allow_ro[64], allow_rw[64];
 };
 
 /* Opens `rel` below `dirfd`; the kernel refuses any path that would leave
@@ -71,6 +73,8 @@ void *static_worker_init(int idx, void *arg)
     if (sw == NULL)
         return NULL;
     sw->cfg = cfg;
+    snprintf(sw->allow_ro, sizeof sw->allow_ro, "%s%s", ALLOW_RO, cfg->trace ? ", TRACE" : "");
+    snprintf(sw->allow_rw, sizeof sw->allow_rw, "%s%s", ALLOW_RW, cfg->trace ? ", TRACE" : "");
     sw->pathcap = cfg->max_target + 2;
     sw->enccap = 3 * sw->pathcap + 2;
     sw->path = malloc(sw->pathcap);
@@ -97,42 +101,11 @@ void static_worker_free(void *wctx)
 
 /* ---------------------------------------------------------- validators */
 
-static size_t make_etag(char *out, const struct stat *st)
+size_t static_etag(char *out, const struct stat *st)
 {
     uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
     return (size_t)sprintf(out, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", (uint64_t)st->st_ino,
                            (uint64_t)st->st_size, mt);
-}
-
-static int field_date(const http_request_t *q, const char *name, time_t *t)
-{
-    const http_field_t *f = http_find_field(q, name);
-    return f != NULL && http_date_parse(f->value, t) == 0;
-}
-
-/* RFC 9110 §13.2.2: the order in which preconditions are evaluated.
- * Returns 0 to go on, or the status to answer (304 or 412). */
-static int preconditions(const http_request_t *q, slice_t etag, time_t mtime)
-{
-    const http_field_t *im = http_find_field(q, "if-match");
-    time_t t;
-    if (im != NULL) {
-        if (!http_etag_match(im->value, etag, 0))
-            return 412;
-    } else if (field_date(q, "if-unmodified-since", &t)) {
-        if (mtime > t)
-            return 412;
-    }
-    const http_field_t *inm = http_find_field(q, "if-none-match");
-    int get_or_head = q->method_id == HTTP_M_GET || q->method_id == HTTP_M_HEAD;
-    if (inm != NULL) {
-        if (http_etag_match(inm->value, etag, 1))
-            return get_or_head ? 304 : 412;
-    } else if (get_or_head && field_date(q, "if-modified-since", &t)) {
-        if (mtime <= t)
-            return 304;
-    }
-    return 0;
 }
 
 /* If-Range (RFC 9110 §13.1.5): the range applies only when the validator
@@ -157,7 +130,7 @@ static void validators(hs_req_t *r, const struct fc_entry *e)
 /* Fills what every response from this file repeats. */
 static void entry_prepare(struct fc_entry *e, slice_t name)
 {
-    e->etag_len = make_etag(e->etag, &e->st);
+    e->etag_len = static_etag(e->etag, &e->st);
     http_date_format(e->lastmod, e->st.st_mtim.tv_sec);
     e->mime = mime_type(name);
 }
@@ -170,7 +143,13 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e)
     time_t mtime = e->st.st_mtim.tv_sec;
     uint64_t size = (uint64_t)e->st.st_size;
 
-    int pre = q->nfields ? preconditions(q, etag, mtime) : 0;
+    int pre = 0;
+    if (q->nfields) {
+        struct http_cond cond;
+        http_cond_from_request(q, &cond);
+        pre = http_cond_eval(&cond, 1, etag, mtime,
+                             q->method_id == HTTP_M_GET || q->method_id == HTTP_M_HEAD);
+    }
     if (pre == 304) {
         hs_resp_start(r, 304);
         validators(r, e);
@@ -354,6 +333,36 @@ static void serve_listing(hs_req_t *r, struct static_worker *sw, int dirfd, cons
 
 /* -------------------------------------------------------------- requests */
 
+/* TRACE (RFC 9110 §9.3.8): the request head back as message/http, without
+ * the fields that carry credentials. */
+static void serve_trace(hs_req_t *r)
+{
+    const http_request_t *q = &r->req;
+    buf_t *b = hs_scratch(r);
+    int rc = buf_append(b, q->method.p, q->method.len);
+    rc = rc ? rc : buf_append(b, " ", 1);
+    rc = rc ? rc : buf_append(b, q->target.p, q->target.len);
+    rc = rc ? rc : buf_append(b, q->version == 11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+    for (size_t i = 0; i < q->nfields && rc == 0; i++) {
+        slice_t n = q->fields[i].name;
+        if (http_slice_ieq(n, "authorization") || http_slice_ieq(n, "cookie") ||
+            http_slice_ieq(n, "proxy-authorization"))
+            continue;
+        rc = buf_append(b, n.p, n.len);
+        rc = rc ? rc : buf_append(b, ": ", 2);
+        rc = rc ? rc : buf_append(b, q->fields[i].value.p, q->fields[i].value.len);
+        rc = rc ? rc : buf_append(b, "\r\n", 2);
+    }
+    rc = rc ? rc : buf_append(b, "\r\n", 2);
+    if (rc != 0) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    hs_resp_start(r, 200);
+    hs_resp_field_str(r, "Content-Type", "message/http");
+    hs_resp_body(r, buf_head(b), b->len);
+}
+
 static int errno_status(int err)
 {
     switch (err) {
@@ -403,18 +412,32 @@ void static_on_request(hs_req_t *r, void *wctx)
         hs_resp_error(r, 500);
         return;
     }
+    const char *allow = sw->cfg->writable ? sw->allow_rw : sw->allow_ro;
     switch (q->method_id) {
     case HTTP_M_GET:
     case HTTP_M_HEAD:
         break;
     case HTTP_M_OPTIONS:
         hs_resp_start(r, 204);
-        hs_resp_field_str(r, "Allow", ALLOW);
+        hs_resp_field_str(r, "Allow", allow);
         hs_resp_empty(r);
         return;
+    case HTTP_M_TRACE:
+        if (sw->cfg->trace) {
+            serve_trace(r);
+            return;
+        }
+        goto not_allowed;
+    case HTTP_M_PUT:
+    case HTTP_M_DELETE:
+    case HTTP_M_POST:
+        if (sw->cfg->writable)
+            break;
+        goto not_allowed;
     default:
+    not_allowed:
         hs_resp_start(r, 405);
-        hs_resp_field_str(r, "Allow", ALLOW);
+        hs_resp_field_str(r, "Allow", allow);
         hs_resp_page(r);
         return;
     }
@@ -422,6 +445,10 @@ void static_on_request(hs_req_t *r, void *wctx)
     long plen = http_path_normalize(q->path, sw->path, sw->pathcap);
     if (plen < 0) {
         hs_resp_error(r, 400);
+        return;
+    }
+    if (q->method_id != HTTP_M_GET && q->method_id != HTTP_M_HEAD) {
+        write_request(r, &sw->cfg->write, sw->path, (size_t)plen);
         return;
     }
     struct timespec ts;

@@ -7,13 +7,22 @@
 #include <stddef.h>
 
 #include "server/server.h"
+#include "server/write.h"
 
 struct static_config {
     int rootfd;          /* O_DIRECTORY fd of the served directory */
     int list;            /* HTML listing for directories without index.html */
     size_t max_target;   /* sizes the per-worker path buffers */
     size_t file_cache;   /* open files kept per worker, 0 = none */
+    int writable;        /* PUT, DELETE, POST */
+    int trace;           /* TRACE echoes the request */
+    struct write_config write;
 };
+
+/* Writes the strong ETag of a file (quotes included) into out (at least
+ * 64 bytes). Returns its length. */
+struct stat;
+size_t static_etag(char *out, const struct stat *st);
 
 /* Opens `dir` and checks that the kernel can confine opens to it.
  * Returns 0 with *rootfd set, or -1 with a message in err. */

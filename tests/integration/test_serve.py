@@ -30,7 +30,7 @@ SECRET = b"TOP-SECRET-7f3a9c-do-not-serve\n"
 SECRET2 = b"ANOTHER-SECRET-41b2e8\n"
 RANGE_DATA = bytes(ord("a") + i % 26 for i in range(100))
 BIG_SIZE = 100 * 1024 * 1024
-ALLOW = "GET, HEAD, OPTIONS"
+ALLOW = "GET, HEAD, OPTIONS, TRACE"
 
 DATE_RE = re.compile(r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep"
                      r"|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT")

@@ -1,0 +1,654 @@
+#include "server/write.h"
+#include "core/log.h"
+#include "http/cond.h"
+#include "http/path.h"
+#include "server/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Renames into one path are serialised by these stripes, across workers,
+ * so that "check the precondition, then rename" is one step. */
+#define WRITE_STRIPES 64
+static pthread_mutex_t stripes[WRITE_STRIPES] = { [0 ... WRITE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER };
+
+struct wreq {
+    const struct write_config *cfg;
+    hs_req_t *r;
+    enum http_method method;
+    char *path;                /* normalised request path, NUL terminated */
+    size_t plen;
+    char *dir;                 /* parent directory, relative to the root ("." for the root) */
+    char *name;                /* last segment (PUT, DELETE) */
+    int parentfd;
+    int tmpfd;
+    char tmpname[40];          /* named temporary file, when O_TMPFILE is missing */
+    uint64_t off;              /* where the next body byte goes */
+    uint64_t received;
+    /* preconditions, copied out of the request head */
+    struct http_cond cond;
+    char *store;               /* owns path, dir, name and the cond values */
+    char *authz;
+    /* partial PUT (Content-Range) */
+    int partial;
+    uint64_t rfirst, rlast;
+    int64_t rtotal;            /* -1 for "*" */
+    /* outcome */
+    int status;
+    int io_errno;
+    char etag[64];
+    size_t etag_len;
+    char location[1];          /* grows: see wreq_new */
+};
+
+static unsigned stripe_of(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 16777619u;
+    return h % WRITE_STRIPES;
+}
+
+static int open_beneath(int dirfd, const char *rel, int flags)
+{
+    struct open_how how = {
+        /* openat2 refuses O_NOCTTY with O_PATH */
+        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+
+static int errno_status(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case EXDEV:
+    case ELOOP:
+        return 409;   /* the parent of the target is missing or not a directory */
+    case EACCES:
+    case EPERM:
+    case EROFS:
+        return 403;
+    case ENOSPC:
+    case EDQUOT:
+        return 507;
+    case EISDIR:
+    case ENOTEMPTY:
+    case EEXIST:
+        return 409;
+    default:
+        return 500;
+    }
+}
+
+static void wreq_free(struct wreq *w)
+{
+    if (w->tmpfd >= 0) {
+        close(w->tmpfd);
+        if (w->tmpname[0] != '\0')
+            unlinkat(w->parentfd, w->tmpname, 0);
+    }
+    if (w->parentfd >= 0)
+        close(w->parentfd);
+    free(w->store);
+    free(w->authz);
+    free(w);
+}
+
+/* Answers with w->status and lets go of w. */
+static void finish(struct wreq *w)
+{
+    hs_req_t *r = w->r;
+    int held = r->held;
+    if (r->conn != NULL) {
+        switch (w->status) {
+        case 201:
+            hs_resp_start(r, 201);
+            hs_resp_field_str(r, "Location", w->location);
+            if (w->etag_len)
+                hs_resp_field(r, "ETag", w->etag, w->etag_len);
+            hs_resp_field_str(r, "Content-Type", "text/plain; charset=utf-8");
+            hs_resp_body(r, "created\n", 8);
+            break;
+        case 204:
+            hs_resp_start(r, 204);
+            if (w->etag_len)
+                hs_resp_field(r, "ETag", w->etag, w->etag_len);
+            hs_resp_empty(r);
+            break;
+        case 401:
+            hs_resp_start(r, 401);
+            hs_resp_field_str(r, "WWW-Authenticate", "Basic realm=\"portico\", charset=\"UTF-8\"");
+            hs_resp_page(r);
+            break;
+        default:
+            if (w->status >= 500)
+                log_warn("%s %s: %s", w->method == HTTP_M_PUT ? "PUT" : w->method == HTTP_M_DELETE ? "DELETE" : "POST",
+                         w->path, strerror(w->io_errno));
+            hs_resp_error(r, w->status);
+            break;
+        }
+    }
+    wreq_free(w);
+    if (held)
+        hs_resume(r);
+}
+
+/* The current state of the target, for the preconditions. */
+static int target_state(struct wreq *w, int *exists, char *etag, size_t *etag_len, time_t *mtime)
+{
+    const char *rel = w->path + 1;
+    int fd = open_beneath(w->cfg->rootfd, rel, O_PATH);
+    *exists = 0;
+    *etag_len = 0;
+    *mtime = 0;
+    if (fd < 0)
+        return fd == -ENOENT ? 0 : fd;
+    struct stat st;
+    int rc = fstat(fd, &st) == -1 ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    *exists = 1;
+    *etag_len = static_etag(etag, &st);
+    *mtime = st.st_mtim.tv_sec;
+    return S_ISDIR(st.st_mode) ? -EISDIR : 0;
+}
+
+static int check_preconditions(struct wreq *w)
+{
+    int exists;
+    char etag[64];
+    size_t etag_len;
+    time_t mtime;
+    int rc = target_state(w, &exists, etag, &etag_len, &mtime);
+    if (rc < 0 && rc != -EISDIR) {
+        w->io_errno = -rc;
+        return errno_status(-rc);
+    }
+    return http_cond_eval(&w->cond, exists, slice_make(etag, etag_len), mtime, 0);
+}
+
+/* ------------------------------------------------------------ PUT/POST */
+
+static void random_name(char *out, size_t cap, const char *prefix)
+{
+    unsigned char b[8];
+    if (getrandom(b, sizeof b, GRND_NONBLOCK) != (ssize_t)sizeof b) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(b, &ts.tv_nsec, sizeof b < sizeof ts.tv_nsec ? sizeof b : sizeof ts.tv_nsec);
+    }
+    snprintf(out, cap, "%s%02x%02x%02x%02x%02x%02x%02x%02x", prefix, b[0], b[1], b[2], b[3], b[4],
+             b[5], b[6], b[7]);
+}
+
+/* Gives the finished temporary file its final name. For PUT, atomically
+ * replaces the target; for POST, never replaces anything. */
+static int commit_name(struct wreq *w, const char *final_name, int replace)
+{
+    char proc[64];
+    if (w->tmpname[0] == '\0') {
+        /* An O_TMPFILE file gets a name through /proc/self/fd. linkat never
+         * replaces, so PUT links to a fresh name and renames that over. */
+        snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->tmpfd);
+        if (!replace)
+            return linkat(AT_FDCWD, proc, w->parentfd, final_name, AT_SYMLINK_FOLLOW) == -1 ? -errno : 0;
+        random_name(w->tmpname, sizeof w->tmpname, ".portico-");
+        if (linkat(AT_FDCWD, proc, w->parentfd, w->tmpname, AT_SYMLINK_FOLLOW) == -1) {
+            w->tmpname[0] = '\0';
+            return -errno;
+        }
+    }
+    int rc;
+    if (replace)
+        rc = renameat(w->parentfd, w->tmpname, w->parentfd, final_name) == -1 ? -errno : 0;
+    else
+        rc = renameat2(w->parentfd, w->tmpname, w->parentfd, final_name, RENAME_NOREPLACE) == -1 ? -errno : 0;
+    if (rc == 0)
+        w->tmpname[0] = '\0'; /* nothing left to clean up */
+    return rc;
+}
+
+/* Pool thread: make the body durable and put it in place. */
+static void commit_work(void *arg)
+{
+    struct wreq *w = arg;
+    struct stat st;
+    if (fsync(w->tmpfd) == -1 || fstat(w->tmpfd, &st) == -1) {
+        w->io_errno = errno;
+        w->status = errno_status(errno);
+        return;
+    }
+    w->etag_len = static_etag(w->etag, &st);
+    if (w->method == HTTP_M_POST) {
+        char name[64];
+        int rc = -EEXIST;
+        for (int tries = 0; tries < 8 && rc == -EEXIST; tries++) {
+            random_name(name, sizeof name, "upload-");
+            rc = commit_name(w, name, 0);
+        }
+        if (rc < 0) {
+            w->io_errno = -rc;
+            w->status = errno_status(-rc);
+            return;
+        }
+        /* location: the directory's path (it ends in '/') and the name */
+        size_t n = strlen(w->location);
+        snprintf(w->location + n, 64, "%s", name);
+        w->status = 201;
+    } else {
+        pthread_mutex_t *m = &stripes[stripe_of(w->path, w->plen)];
+        pthread_mutex_lock(m);
+        int exists;
+        char etag[64];
+        size_t etag_len;
+        time_t mtime;
+        int rc = target_state(w, &exists, etag, &etag_len, &mtime);
+        int pre = rc == 0 ? http_cond_eval(&w->cond, exists, slice_make(etag, etag_len), mtime, 0) : 0;
+        if (rc == -EISDIR) {
+            w->status = 409;
+        } else if (pre) {
+            w->status = pre;
+        } else {
+            rc = commit_name(w, w->name, 1);
+            if (rc < 0) {
+                w->io_errno = -rc;
+                w->status = errno_status(-rc);
+            } else {
+                w->status = exists ? 204 : 201;
+            }
+        }
+        pthread_mutex_unlock(m);
+        if (w->status >= 300)
+            return;
+    }
+    if (fsync(w->parentfd) == -1)
+        log_warn("fsync of the directory of %s: %s", w->path, strerror(errno));
+}
+
+static void commit_done(loop_t *l, void *arg)
+{
+    (void)l;
+    finish(arg);
+}
+
+static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
+{
+    (void)r;
+    struct wreq *w = ctx;
+    if (w->partial && w->received + n > w->rlast - w->rfirst + 1)
+        return 400; /* more than Content-Range announced */
+    w->received += n;
+    while (n > 0) {
+        ssize_t k = pwrite(w->tmpfd, p, n, (off_t)w->off);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            w->io_errno = errno;
+            log_warn("writing the body of %s: %s", w->path, strerror(errno));
+            return errno_status(errno);
+        }
+        p += k;
+        n -= (size_t)k;
+        w->off += (uint64_t)k;
+    }
+    return 0;
+}
+
+static void on_end(hs_req_t *r, void *ctx, int status)
+{
+    struct wreq *w = ctx;
+    if (status != 0) {
+        /* Refused or cut: the temporary file goes, the target never
+         * changed. The engine answers (or there is no one to answer). */
+        wreq_free(w);
+        return;
+    }
+    if (w->partial) {
+        if (w->received != w->rlast - w->rfirst + 1) {
+            w->status = 400;
+            finish(w);
+            return;
+        }
+        if (w->rtotal >= 0 && ftruncate(w->tmpfd, w->rtotal) == -1) {
+            w->io_errno = errno;
+            w->status = errno_status(errno);
+            finish(w);
+            return;
+        }
+    }
+    hs_hold(r);
+    if (tpool_submit(w->cfg->pool, hs_loop(r), commit_work, commit_done, w) < 0) {
+        w->status = 500;
+        finish(w);
+    }
+}
+
+static const struct hs_body_ops body_ops = { on_data, on_end };
+
+/* "bytes FIRST-LAST/TOTAL", or with "*" for an unknown total (RFC 9110 §14.4). */
+static int parse_content_range(slice_t v, struct wreq *w)
+{
+    char buf[128];
+    if (v.len >= sizeof buf)
+        return -1;
+    memcpy(buf, v.p, v.len);
+    buf[v.len] = '\0';
+    unsigned long long a, b, t;
+    int n = -1;
+    if (sscanf(buf, "bytes %llu-%llu/%llu%n", &a, &b, &t, &n) == 3 && n == (int)v.len) {
+        if (b >= t)
+            return -1;
+        w->rtotal = (int64_t)t;
+    } else if (n = -1, sscanf(buf, "bytes %llu-%llu/*%n", &a, &b, &n) == 2 && n == (int)v.len) {
+        w->rtotal = -1;
+    } else {
+        return -1;
+    }
+    /* sscanf takes signs and spaces that the grammar does not */
+    for (const char *p = buf + 6; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || *p == '-' || *p == '/' || *p == '*'))
+            return -1;
+    if (a > b || b > (uint64_t)INT64_MAX)
+        return -1;
+    w->partial = 1;
+    w->rfirst = a;
+    w->rlast = b;
+    return 0;
+}
+
+/* Opens the temporary file next to the target; for a partial PUT, starts
+ * it as a copy of the current file. Returns 0 or a status. */
+static int open_tmp(struct wreq *w)
+{
+    w->tmpfd = openat(w->parentfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (w->tmpfd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        random_name(w->tmpname, sizeof w->tmpname, ".portico-");
+        w->tmpfd = openat(w->parentfd, w->tmpname, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        if (w->tmpfd < 0)
+            w->tmpname[0] = '\0';
+    }
+    if (w->tmpfd < 0) {
+        w->io_errno = errno;
+        return errno_status(errno);
+    }
+    if (!w->partial)
+        return 0;
+    int src = open_beneath(w->cfg->rootfd, w->path + 1, O_RDONLY);
+    if (src < 0)
+        return src == -ENOENT ? 0 : errno_status(-src); /* a new file: zeros before the range */
+    struct stat st;
+    int status = 0;
+    if (fstat(src, &st) == -1 || !S_ISREG(st.st_mode)) {
+        status = 409;
+    } else {
+        loff_t in = 0, out = 0;
+        uint64_t left = (uint64_t)st.st_size;
+        while (left > 0) {
+            ssize_t k = copy_file_range(src, &in, w->tmpfd, &out, left, 0);
+            if (k <= 0) {
+                w->io_errno = k == 0 ? EIO : errno;
+                status = errno_status(w->io_errno);
+                break;
+            }
+            left -= (uint64_t)k;
+        }
+    }
+    close(src);
+    w->off = w->rfirst;
+    return status;
+}
+
+/* The request is allowed: set up and read the body (PUT, POST), or do it
+ * (DELETE). May run from on_request or after the password check. */
+static void delete_work(void *arg);
+static void delete_done(loop_t *l, void *arg);
+
+static void proceed(struct wreq *w)
+{
+    hs_req_t *r = w->r;
+    if (r->conn == NULL) { /* gone during the password check */
+        wreq_free(w);
+        hs_resume(r);
+        return;
+    }
+    if (w->method == HTTP_M_DELETE) {
+        hs_hold(r);
+        if (tpool_submit(w->cfg->pool, hs_loop(r), delete_work, delete_done, w) < 0) {
+            w->status = 500;
+            finish(w);
+        }
+        return;
+    }
+    int fd = open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        w->io_errno = -fd;
+        w->status = fd == -ENOENT || fd == -ENOTDIR ? 409 : errno_status(-fd);
+        finish(w);
+        return;
+    }
+    w->parentfd = fd;
+    int status = w->method == HTTP_M_PUT ? check_preconditions(w) : 0;
+    if (status == 0)
+        status = open_tmp(w);
+    if (status != 0) {
+        w->status = status;
+        finish(w);
+        return;
+    }
+    hs_read_body(r, &body_ops, w);
+    if (r->held)
+        hs_resume(r);
+}
+
+/* ---------------------------------------------------------------- DELETE */
+
+static void delete_work(void *arg)
+{
+    struct wreq *w = arg;
+    int fd = open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        w->status = fd == -ENOENT || fd == -ENOTDIR ? 404 : errno_status(-fd);
+        w->io_errno = -fd;
+        return;
+    }
+    w->parentfd = fd;
+    pthread_mutex_t *m = &stripes[stripe_of(w->path, w->plen)];
+    pthread_mutex_lock(m);
+    int exists;
+    char etag[64];
+    size_t etag_len;
+    time_t mtime;
+    int rc = target_state(w, &exists, etag, &etag_len, &mtime);
+    if (rc < 0 && rc != -EISDIR) {
+        w->io_errno = -rc;
+        w->status = errno_status(-rc);
+    } else if (!exists) {
+        w->status = 404;
+    } else if ((w->status = http_cond_eval(&w->cond, 1, slice_make(etag, etag_len), mtime, 0)) == 0) {
+        int flags = rc == -EISDIR ? AT_REMOVEDIR : 0;
+        if (unlinkat(w->parentfd, w->name, flags) == -1) {
+            w->io_errno = errno;
+            w->status = errno == ENOENT ? 404 : errno_status(errno);
+        } else {
+            w->status = 204;
+        }
+    }
+    pthread_mutex_unlock(m);
+    if (w->status == 204 && fsync(w->parentfd) == -1)
+        log_warn("fsync of the directory of %s: %s", w->path, strerror(errno));
+}
+
+static void delete_done(loop_t *l, void *arg)
+{
+    (void)l;
+    finish(arg);
+}
+
+/* -------------------------------------------------------------- passwords */
+
+static void auth_work(void *arg)
+{
+    struct wreq *w = arg;
+    w->status = w->authz != NULL && auth_check(w->cfg->auth, w->authz, strlen(w->authz)) ? 0 : 401;
+}
+
+static void auth_done(loop_t *l, void *arg)
+{
+    (void)l;
+    struct wreq *w = arg;
+    if (w->status != 0) {
+        finish(w);
+        return;
+    }
+    proceed(w);
+}
+
+/* ----------------------------------------------------------------- entry */
+
+static char *copy_slice(slice_t s)
+{
+    char *p = malloc(s.len + 1);
+    if (p != NULL) {
+        memcpy(p, s.p, s.len);
+        p[s.len] = '\0';
+    }
+    return p;
+}
+
+void write_request(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen)
+{
+    const http_request_t *q = &r->req;
+    int is_dir = path[plen - 1] == '/';
+
+    if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_DELETE) && is_dir && plen == 1) {
+        hs_resp_start(r, 405);
+        hs_resp_field_str(r, "Allow", "GET, HEAD, OPTIONS, POST");
+        hs_resp_page(r);
+        return;
+    }
+    if (q->method_id == HTTP_M_POST && !is_dir) {
+        hs_resp_start(r, 405);
+        hs_resp_field_str(r, "Allow", "GET, HEAD, OPTIONS, PUT, DELETE");
+        hs_resp_page(r);
+        return;
+    }
+    if (q->method_id == HTTP_M_PUT && is_dir) {
+        hs_resp_error(r, 409); /* a directory cannot be replaced by a file */
+        return;
+    }
+    if (q->method_id == HTTP_M_POST) {
+        const http_field_t *ct = http_find_field(q, "content-type");
+        if (ct != NULL && ct->value.len >= 19 && strncasecmp(ct->value.p, "multipart/form-data", 19) == 0) {
+            hs_resp_start(r, 415);
+            hs_resp_field_str(r, "Accept-Post", "application/octet-stream");
+            hs_resp_page(r);
+            return;
+        }
+    }
+
+    size_t loc_room = 3 * plen + 80;
+    struct wreq *w = calloc(1, sizeof *w + loc_room);
+    if (w == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    w->cfg = cfg;
+    w->r = r;
+    w->method = q->method_id;
+    w->parentfd = -1;
+    w->tmpfd = -1;
+    /* One block holds the path, a copy split into directory and name, and
+     * the precondition values: the request head goes away before they are
+     * used. */
+    struct http_cond c;
+    http_cond_from_request(q, &c);
+    size_t need = 2 * (plen + 1) + c.if_match.len + 1 + c.if_none_match.len + 1;
+    char *blk = malloc(need);
+    if (blk == NULL)
+        goto nomem;
+    w->store = blk;
+    w->path = blk;
+    memcpy(w->path, path, plen);
+    w->path[plen] = '\0';
+    w->plen = plen;
+    char *split = blk + plen + 1;
+    memcpy(split, path, plen + 1);
+    char *extra = split + plen + 1;
+    w->cond = c;
+    if (c.if_match.p != NULL) {
+        memcpy(extra, c.if_match.p, c.if_match.len);
+        w->cond.if_match = slice_make(extra, c.if_match.len);
+        extra += c.if_match.len + 1;
+    }
+    if (c.if_none_match.p != NULL) {
+        memcpy(extra, c.if_none_match.p, c.if_none_match.len);
+        w->cond.if_none_match = slice_make(extra, c.if_none_match.len);
+    }
+    if (http_path_encode(slice_make(path, plen), w->location, loc_room - 64) < 0)
+        goto nomem;
+
+    /* "/a/b/c" -> dir "a/b", name "c"; "/c" -> ".", "c"; for POST the path
+     * is the directory itself: "/a/b/" -> "a/b", "/" -> ".". */
+    if (is_dir && q->method_id == HTTP_M_DELETE) {
+        /* DELETE /a/b/ removes the directory b: drop the slash, then split */
+        split[plen - 1] = '\0';
+        w->path[plen - 1] = '\0';
+        w->plen = --plen;
+        is_dir = 0;
+    }
+    if (is_dir) {
+        split[plen - 1] = '\0';
+        w->dir = plen == 1 ? (char *)"." : split + 1;
+    } else {
+        char *slash = strrchr(split, '/');
+        w->name = slash + 1;
+        if (slash == split) {
+            w->dir = (char *)".";
+        } else {
+            *slash = '\0';
+            w->dir = split + 1;
+        }
+    }
+
+    if (q->method_id == HTTP_M_PUT) {
+        const http_field_t *cr = http_find_field(q, "content-range");
+        if (cr != NULL && parse_content_range(cr->value, w) < 0) {
+            w->status = 400;
+            finish(w);
+            return;
+        }
+    }
+    if (cfg->auth != NULL) {
+        const http_field_t *a = http_find_field(q, "authorization");
+        if (a != NULL && (w->authz = copy_slice(a->value)) == NULL)
+            goto nomem;
+        hs_hold(r);
+        if (tpool_submit(cfg->pool, hs_loop(r), auth_work, auth_done, w) < 0) {
+            w->status = 500;
+            finish(w);
+        }
+        return;
+    }
+    proceed(w);
+    return;
+nomem:
+    w->status = 500;
+    finish(w);
+}
