@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   gcc make                 # build
   libinih-dev              # INI config files (portico serve --config)
+  libcrypt-dev             # crypt(3) for --auth-file passwords
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
