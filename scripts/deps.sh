@@ -7,6 +7,7 @@ packages=(
   gcc make                 # build
   libinih-dev              # INI config files (portico serve --config)
   libcrypt-dev             # crypt(3) for --auth-file passwords
+  libjansson-dev           # JSON for PATCH (merge-patch)
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it

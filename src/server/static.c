@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define ALLOW_RO "GET, HEAD, OPTIONS"
-#define ALLOW_RW "GET, HEAD, OPTIONS, PUT, DELETE, POST"
+#define ALLOW_RW "GET, HEAD, OPTIONS, PUT, DELETE, POST, PATCH"
 
 struct static_worker {
     const struct static_config *cfg;
@@ -420,6 +420,8 @@ void static_on_request(hs_req_t *r, void *wctx)
     case HTTP_M_OPTIONS:
         hs_resp_start(r, 204);
         hs_resp_field_str(r, "Allow", allow);
+        if (sw->cfg->writable)
+            hs_resp_field_str(r, "Accept-Patch", "application/merge-patch+json");
         hs_resp_empty(r);
         return;
     case HTTP_M_TRACE:
@@ -431,6 +433,7 @@ void static_on_request(hs_req_t *r, void *wctx)
     case HTTP_M_PUT:
     case HTTP_M_DELETE:
     case HTTP_M_POST:
+    case HTTP_M_PATCH:
         if (sw->cfg->writable)
             break;
         goto not_allowed;

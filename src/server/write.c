@@ -1,12 +1,14 @@
 #include "server/write.h"
 #include "core/log.h"
 #include "http/cond.h"
+#include "http/mergepatch.h"
 #include "http/path.h"
 #include "server/static.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +24,9 @@
 /* Renames into one path are serialised by these stripes, across workers,
  * so that "check the precondition, then rename" is one step. */
 #define WRITE_STRIPES 64
+/* Largest merge patch document held in memory (the engine's max-body
+ * applies first). */
+#define WRITE_PATCH_MAX (16u * 1024u * 1024u)
 static pthread_mutex_t stripes[WRITE_STRIPES] = { [0 ... WRITE_STRIPES - 1] = PTHREAD_MUTEX_INITIALIZER };
 
 struct wreq {
@@ -37,6 +42,7 @@ struct wreq {
     char tmpname[40];          /* named temporary file, when O_TMPFILE is missing */
     uint64_t off;              /* where the next body byte goes */
     uint64_t received;
+    buf_t patch;               /* PATCH: the merge patch document */
     /* preconditions, copied out of the request head */
     struct http_cond cond;
     char *store;               /* owns path, dir, name and the cond values */
@@ -107,6 +113,7 @@ static void wreq_free(struct wreq *w)
         close(w->parentfd);
     free(w->store);
     free(w->authz);
+    buf_dispose(&w->patch);
     free(w);
 }
 
@@ -342,6 +349,86 @@ static void on_end(hs_req_t *r, void *ctx, int status)
 
 static const struct hs_body_ops body_ops = { on_data, on_end };
 
+/* ----------------------------------------------------------------- PATCH */
+
+/* Pool thread: apply the merge patch to the JSON file, atomically. */
+static void patch_work(void *arg)
+{
+    struct wreq *w = arg;
+    json_error_t jerr;
+    json_t *patch = json_loadb(buf_head(&w->patch), w->patch.len, JSON_DECODE_ANY, &jerr);
+    if (patch == NULL) {
+        w->status = 400;
+        return;
+    }
+    pthread_mutex_t *m = &stripes[stripe_of(w->path, w->plen)];
+    pthread_mutex_lock(m);
+    int exists;
+    char etag[64];
+    size_t etag_len;
+    time_t mtime;
+    json_t *doc = NULL;
+    int rc = target_state(w, &exists, etag, &etag_len, &mtime);
+    if (rc == -EISDIR) {
+        w->status = 409;
+    } else if (rc < 0) {
+        w->io_errno = -rc;
+        w->status = errno_status(-rc);
+    } else if (!exists) {
+        w->status = 404;
+    } else if ((w->status = http_cond_eval(&w->cond, 1, slice_make(etag, etag_len), mtime, 0)) == 0) {
+        int fd = open_beneath(w->cfg->rootfd, w->path + 1, O_RDONLY);
+        doc = fd >= 0 ? json_loadfd(fd, JSON_DECODE_ANY, &jerr) : NULL;
+        if (fd >= 0)
+            close(fd);
+        if (doc == NULL) {
+            w->status = 409; /* the file is not JSON: nothing to merge into */
+        } else if ((doc = merge_patch(doc, patch)) == NULL ||
+                   json_dumpfd(doc, w->tmpfd, JSON_INDENT(2) | JSON_ENCODE_ANY) < 0 ||
+                   write(w->tmpfd, "\n", 1) != 1) {
+            w->io_errno = errno;
+            w->status = 500;
+        } else {
+            struct stat st;
+            if (fsync(w->tmpfd) == -1 || fstat(w->tmpfd, &st) == -1 || (rc = commit_name(w, w->name, 1)) < 0) {
+                w->io_errno = rc < 0 ? -rc : errno;
+                w->status = errno_status(w->io_errno);
+            } else {
+                w->etag_len = static_etag(w->etag, &st);
+                w->status = 204;
+            }
+        }
+    }
+    pthread_mutex_unlock(m);
+    json_decref(doc);
+    json_decref(patch);
+    if (w->status == 204 && fsync(w->parentfd) == -1)
+        log_warn("fsync of the directory of %s: %s", w->path, strerror(errno));
+}
+
+static int on_patch_data(hs_req_t *r, void *ctx, const char *p, size_t n)
+{
+    (void)r;
+    struct wreq *w = ctx;
+    return buf_append(&w->patch, p, n) == 0 ? 0 : 413;
+}
+
+static void on_patch_end(hs_req_t *r, void *ctx, int status)
+{
+    struct wreq *w = ctx;
+    if (status != 0) {
+        wreq_free(w);
+        return;
+    }
+    hs_hold(r);
+    if (tpool_submit(w->cfg->pool, hs_loop(r), patch_work, commit_done, w) < 0) {
+        w->status = 500;
+        finish(w);
+    }
+}
+
+static const struct hs_body_ops patch_ops = { on_patch_data, on_patch_end };
+
 /* "bytes FIRST-LAST/TOTAL", or with "*" for an unknown total (RFC 9110 §14.4). */
 static int parse_content_range(slice_t v, struct wreq *w)
 {
@@ -444,7 +531,7 @@ static void proceed(struct wreq *w)
         return;
     }
     w->parentfd = fd;
-    int status = w->method == HTTP_M_PUT ? check_preconditions(w) : 0;
+    int status = w->method == HTTP_M_PUT || w->method == HTTP_M_PATCH ? check_preconditions(w) : 0;
     if (status == 0)
         status = open_tmp(w);
     if (status != 0) {
@@ -452,7 +539,12 @@ static void proceed(struct wreq *w)
         finish(w);
         return;
     }
-    hs_read_body(r, &body_ops, w);
+    if (w->method == HTTP_M_PATCH) {
+        buf_init(&w->patch, WRITE_PATCH_MAX);
+        hs_read_body(r, &patch_ops, w);
+    } else {
+        hs_read_body(r, &body_ops, w);
+    }
     if (r->held)
         hs_resume(r);
 }
@@ -549,9 +641,22 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         hs_resp_page(r);
         return;
     }
-    if (q->method_id == HTTP_M_PUT && is_dir) {
+    if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_PATCH) && is_dir) {
         hs_resp_error(r, 409); /* a directory cannot be replaced by a file */
         return;
+    }
+    if (q->method_id == HTTP_M_PATCH) {
+        const http_field_t *ct = http_find_field(q, "content-type");
+        size_t n = ct ? ct->value.len : 0;
+        const char *t = "application/merge-patch+json";
+        size_t tl = strlen(t);
+        if (ct == NULL || n < tl || strncasecmp(ct->value.p, t, tl) != 0 ||
+            (n > tl && ct->value.p[tl] != ';' && ct->value.p[tl] != ' ')) {
+            hs_resp_start(r, 415);
+            hs_resp_field_str(r, "Accept-Patch", t);
+            hs_resp_page(r);
+            return;
+        }
     }
     if (q->method_id == HTTP_M_POST) {
         const http_field_t *ct = http_find_field(q, "content-type");
