@@ -515,6 +515,9 @@ int cmd_serve(int argc, char **argv)
     sc.writable = o.writable;
     sc.trace = !o.no_trace;
     sc.write.rootfd = sc.rootfd;
+    sc.write.trace = sc.trace;
+    /* Before any thread exists, so that all of them inherit the mask. */
+    loop_block_signals();
     auth_db_t *auth = NULL;
     tpool_t *pool = NULL;
     if (o.writable) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 
 struct job {
@@ -60,15 +61,21 @@ tpool_t *tpool_new(int n)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->cond, NULL);
     p->tail = &p->head;
+    /* Pool threads take no signals: those belong to the loops' signalfd. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&p->threads[i], NULL, tpool_main, p);
         if (rc != 0) {
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
             p->n = i;
             tpool_free(p);
             errno = rc;
             return NULL;
         }
     }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     p->n = n;
     return p;
 }

@@ -32,6 +32,10 @@ void auth_free(auth_db_t *db)
 /* Is `hash` a setting crypt_rn can hash with? */
 static int hash_known(const char *hash)
 {
+    /* Only the modular "$id$..." forms: a bare word would pass as an old
+     * DES hash, and a clear-text password line must be refused. */
+    if (hash[0] != '$')
+        return 0;
     struct crypt_data cd;
     memset(&cd, 0, sizeof cd);
     const char *out = crypt_rn("probe", hash, &cd, sizeof cd);

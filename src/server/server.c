@@ -636,6 +636,29 @@ static int conn_fail(struct hs_conn *c, int status)
     return conn_answer(c);
 }
 
+/* The answer is ready and the handler did not read the body: a small one
+ * is dropped to keep the connection; a large, chunked or awaited
+ * (100-continue) one closes it, lingering so that the client sees the
+ * answer. Never may body bytes be read as the next request. */
+static void unread_body(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    const http_request_t *q = &r->req;
+    if (r->body_taken)
+        return; /* read (or being read) by the handler */
+    if (q->chunked) {
+        r->close = 1;
+        c->linger = 1;
+    } else if (q->content_length > 0) {
+        if ((uint64_t)q->content_length <= c->w->s->cfg->lim.discard_body && !q->expect_continue) {
+            c->discard_left = (uint64_t)q->content_length;
+        } else {
+            r->close = 1;
+            c->linger = 1;
+        }
+    }
+}
+
 static void dispatch(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
@@ -673,20 +696,7 @@ static void dispatch(struct hs_conn *c)
         r->close = 1;
         hs_resp_error(r, 500);
     }
-    /* A body the handler did not read: a small one is dropped to keep the
-     * connection; a large, chunked or awaited (100-continue) one closes it,
-     * lingering so that the client sees the answer. */
-    if (q->chunked) {
-        r->close = 1;
-        c->linger = 1;
-    } else if (q->content_length > 0) {
-        if ((uint64_t)q->content_length <= lim->discard_body && !q->expect_continue) {
-            c->discard_left = (uint64_t)q->content_length;
-        } else {
-            r->close = 1;
-            c->linger = 1;
-        }
-    }
+    unread_body(c);
     conn_answer(c);
 }
 
@@ -744,6 +754,7 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
     struct hs_conn *c = r->conn;
     r->body_ops = ops;
     r->body_ctx = ctx;
+    r->body_taken = 1;
     r->body_left = r->req.content_length > 0 ? (uint64_t)r->req.content_length : 0;
     if (r->req.chunked)
         http_chunked_init(&r->dec);
@@ -801,6 +812,7 @@ void hs_resume(hs_req_t *r)
         hs_resp_error(r, 500);
     }
     worker_clock(w);
+    unread_body(c);
     if (conn_answer(c) == 0)
         conn_run(c);
 }

@@ -64,6 +64,7 @@ struct hs_req {
     /* Reading the request body (hs_read_body). */
     const struct hs_body_ops *body_ops;
     void *body_ctx;
+    int body_taken;       /* hs_read_body() was called */
     uint64_t body_left;   /* Content-Length bytes still to come */
     uint64_t body_seen;   /* bytes handed to on_data so far */
     http_chunked_t dec;

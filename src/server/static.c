@@ -318,7 +318,12 @@ static void serve_listing(hs_req_t *r, struct static_worker *sw, int dirfd, cons
             rc = bprintf(b, "<td>%" PRIu64 "</td>", ents[i].size);
         rc = rc ? rc : bprintf(b, "<td>%s</td></tr>\n", date);
     }
-    rc = rc ? rc : bprintf(b, "</table>\n</body></html>\n");
+    rc = rc ? rc : bprintf(b, "</table>\n");
+    if (rc == 0 && sw->cfg->writable)
+        rc = bprintf(b, "<form method=\"post\" enctype=\"multipart/form-data\">"
+                        "<input type=\"file\" name=\"file\" multiple> "
+                        "<button type=\"submit\">Upload</button></form>\n");
+    rc = rc ? rc : bprintf(b, "</body></html>\n");
     for (size_t i = 0; i < n; i++)
         free(ents[i].name);
     free(ents);

@@ -2,6 +2,7 @@
 #include "core/log.h"
 #include "http/cond.h"
 #include "http/mergepatch.h"
+#include "http/multipart.h"
 #include "http/path.h"
 #include "server/static.h"
 
@@ -43,6 +44,7 @@ struct wreq {
     uint64_t off;              /* where the next body byte goes */
     uint64_t received;
     buf_t patch;               /* PATCH: the merge patch document */
+    struct upload *upload;     /* POST multipart/form-data */
     /* preconditions, copied out of the request head */
     struct http_cond cond;
     char *store;               /* owns path, dir, name and the cond values */
@@ -102,8 +104,12 @@ static int errno_status(int err)
     }
 }
 
+struct upload;
+static void upload_free(struct upload *u, int parentfd);
+
 static void wreq_free(struct wreq *w)
 {
+    upload_free(w->upload, w->parentfd);
     if (w->tmpfd >= 0) {
         close(w->tmpfd);
         if (w->tmpname[0] != '\0')
@@ -137,6 +143,11 @@ static void finish(struct wreq *w)
             if (w->etag_len)
                 hs_resp_field(r, "ETag", w->etag, w->etag_len);
             hs_resp_empty(r);
+            break;
+        case 303:
+            hs_resp_start(r, 303);
+            hs_resp_field_str(r, "Location", w->location);
+            hs_resp_page(r);
             break;
         case 401:
             hs_resp_start(r, 401);
@@ -349,6 +360,204 @@ static void on_end(hs_req_t *r, void *ctx, int status)
 
 static const struct hs_body_ops body_ops = { on_data, on_end };
 
+/* --------------------------------------------------------------- uploads */
+
+#define UPLOAD_MAX_FILES 64
+
+struct upload_file {
+    int fd;
+    char tmpname[40];          /* named temp file when O_TMPFILE is missing */
+    char name[MP_NAME_MAX];
+};
+
+struct upload {
+    mp_parser_t mp;
+    int done;
+    int cur;                   /* index of the file being written, -1 for a plain field */
+    size_t nfiles;
+    struct upload_file files[UPLOAD_MAX_FILES];
+};
+
+static void upload_free(struct upload *u, int parentfd)
+{
+    if (u == NULL)
+        return;
+    for (size_t i = 0; i < u->nfiles; i++) {
+        if (u->files[i].fd >= 0)
+            close(u->files[i].fd);
+        if (u->files[i].tmpname[0] != '\0')
+            unlinkat(parentfd, u->files[i].tmpname, 0);
+    }
+    free(u);
+}
+
+/* A browser sends the file's own name; keep its last path segment and
+ * refuse names that are not one plain file name. */
+static int clean_filename(const char *in, char *out, size_t cap)
+{
+    const char *base = in;
+    for (const char *p = in; *p; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    size_t n = strlen(base);
+    if (n == 0 || n >= cap || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
+            return -1;
+    memcpy(out, base, n + 1);
+    return 0;
+}
+
+static int open_tmp_in(int dirfd, char *tmpname, size_t cap)
+{
+    tmpname[0] = '\0';
+    int fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+        random_name(tmpname, cap, ".portico-");
+        fd = openat(dirfd, tmpname, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+        if (fd < 0)
+            tmpname[0] = '\0';
+    }
+    return fd < 0 ? -errno : fd;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int on_upload_data(hs_req_t *r, void *ctx, const char *p, size_t n)
+{
+    (void)r;
+    struct wreq *w = ctx;
+    struct upload *u = w->upload;
+    if (u->done)
+        return 0; /* the epilogue after the close delimiter is ignored */
+    while (n > 0) {
+        size_t used;
+        mp_part_t part;
+        slice_t data;
+        const char *why;
+        int ev = mp_feed(&u->mp, p, n, &used, &part, &data, &why);
+        p += used;
+        n -= used;
+        if (ev < 0) {
+            log_debug("bad multipart body: %s", why);
+            return 400;
+        }
+        if (ev == MP_MORE)
+            break;
+        if (ev == MP_DONE) {
+            u->done = 1;
+            break;
+        }
+        if (ev == MP_PART) {
+            u->cur = -1;
+            if (!part.has_filename || part.filename[0] == '\0')
+                continue; /* a plain form field, or no file chosen */
+            if (u->nfiles == UPLOAD_MAX_FILES)
+                return 413;
+            struct upload_file *f = &u->files[u->nfiles];
+            if (clean_filename(part.filename, f->name, sizeof f->name) < 0)
+                return 400;
+            int fd = open_tmp_in(w->parentfd, f->tmpname, sizeof f->tmpname);
+            if (fd < 0) {
+                w->io_errno = -fd;
+                return errno_status(-fd);
+            }
+            f->fd = fd;
+            u->cur = (int)u->nfiles++;
+        } else if (ev == MP_DATA && u->cur >= 0) {
+            int rc = write_all(u->files[u->cur].fd, data.p, data.len);
+            if (rc < 0) {
+                w->io_errno = -rc;
+                return errno_status(-rc);
+            }
+        } else if (ev == MP_PART_END) {
+            u->cur = -1;
+        }
+    }
+    return 0;
+}
+
+/* "name.ext" -> "name-1.ext", "name-2.ext", ... */
+static void numbered(const char *name, int k, char *out, size_t cap)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot == name)
+        snprintf(out, cap, "%s-%d", name, k);
+    else
+        snprintf(out, cap, "%.*s-%d%s", (int)(dot - name), name, k, dot);
+}
+
+/* Pool thread: every uploaded file made durable and named, never over an
+ * existing file. */
+static void upload_work(void *arg)
+{
+    struct wreq *w = arg;
+    struct upload *u = w->upload;
+    w->status = 303;
+    for (size_t i = 0; i < u->nfiles; i++) {
+        struct upload_file *f = &u->files[i];
+        if (fsync(f->fd) == -1) {
+            w->io_errno = errno;
+            w->status = errno_status(errno);
+            return;
+        }
+        char name[MP_NAME_MAX + 16];
+        snprintf(name, sizeof name, "%s", f->name);
+        int rc = -EEXIST;
+        for (int k = 1; k < 1000 && rc == -EEXIST; k++) {
+            w->tmpfd = f->fd;
+            memcpy(w->tmpname, f->tmpname, sizeof w->tmpname);
+            rc = commit_name(w, name, 0);
+            memcpy(f->tmpname, w->tmpname, sizeof f->tmpname);
+            w->tmpfd = -1;
+            if (rc == -EEXIST)
+                numbered(f->name, k, name, sizeof name);
+        }
+        if (rc < 0) {
+            w->io_errno = -rc;
+            w->status = errno_status(-rc);
+            return;
+        }
+    }
+    if (fsync(w->parentfd) == -1)
+        log_warn("fsync of %s: %s", w->path, strerror(errno));
+}
+
+static void on_upload_end(hs_req_t *r, void *ctx, int status)
+{
+    struct wreq *w = ctx;
+    if (status != 0) {
+        wreq_free(w);
+        return;
+    }
+    if (!w->upload->done || mp_finish(&w->upload->mp) != 0) {
+        w->status = 400;
+        finish(w);
+        return;
+    }
+    hs_hold(r);
+    if (tpool_submit(w->cfg->pool, hs_loop(r), upload_work, commit_done, w) < 0) {
+        w->status = 500;
+        finish(w);
+    }
+}
+
+static const struct hs_body_ops upload_ops = { on_upload_data, on_upload_end };
+
 /* ----------------------------------------------------------------- PATCH */
 
 /* Pool thread: apply the merge patch to the JSON file, atomically. */
@@ -430,28 +639,39 @@ static void on_patch_end(hs_req_t *r, void *ctx, int status)
 static const struct hs_body_ops patch_ops = { on_patch_data, on_patch_end };
 
 /* "bytes FIRST-LAST/TOTAL", or with "*" for an unknown total (RFC 9110 §14.4). */
+static int parse_u64(const char **p, const char *end, uint64_t *v)
+{
+    const char *q = *p;
+    uint64_t x = 0;
+    if (q == end || *q < '0' || *q > '9')
+        return -1;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(*q - '0');
+    }
+    *p = q;
+    *v = x;
+    return 0;
+}
+
 static int parse_content_range(slice_t v, struct wreq *w)
 {
-    char buf[128];
-    if (v.len >= sizeof buf)
+    const char *p = v.p, *end = v.p + v.len;
+    uint64_t a, b, t;
+    if (v.len < 6 || strncasecmp(p, "bytes ", 6) != 0)
         return -1;
-    memcpy(buf, v.p, v.len);
-    buf[v.len] = '\0';
-    unsigned long long a, b, t;
-    int n = -1;
-    if (sscanf(buf, "bytes %llu-%llu/%llu%n", &a, &b, &t, &n) == 3 && n == (int)v.len) {
-        if (b >= t)
-            return -1;
-        w->rtotal = (int64_t)t;
-    } else if (n = -1, sscanf(buf, "bytes %llu-%llu/*%n", &a, &b, &n) == 2 && n == (int)v.len) {
+    p += 6;
+    if (parse_u64(&p, end, &a) < 0 || p == end || *p++ != '-' || parse_u64(&p, end, &b) < 0 ||
+        p == end || *p++ != '/')
+        return -1;
+    if (end - p == 1 && *p == '*') {
         w->rtotal = -1;
     } else {
-        return -1;
-    }
-    /* sscanf takes signs and spaces that the grammar does not */
-    for (const char *p = buf + 6; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || *p == '-' || *p == '/' || *p == '*'))
+        if (parse_u64(&p, end, &t) < 0 || p != end || b >= t || t > (uint64_t)INT64_MAX)
             return -1;
+        w->rtotal = (int64_t)t;
+    }
     if (a > b || b > (uint64_t)INT64_MAX)
         return -1;
     w->partial = 1;
@@ -477,6 +697,7 @@ static int open_tmp(struct wreq *w)
     }
     if (!w->partial)
         return 0;
+    w->off = w->rfirst;
     int src = open_beneath(w->cfg->rootfd, w->path + 1, O_RDONLY);
     if (src < 0)
         return src == -ENOENT ? 0 : errno_status(-src); /* a new file: zeros before the range */
@@ -532,7 +753,7 @@ static void proceed(struct wreq *w)
     }
     w->parentfd = fd;
     int status = w->method == HTTP_M_PUT || w->method == HTTP_M_PATCH ? check_preconditions(w) : 0;
-    if (status == 0)
+    if (status == 0 && w->upload == NULL)
         status = open_tmp(w);
     if (status != 0) {
         w->status = status;
@@ -542,6 +763,8 @@ static void proceed(struct wreq *w)
     if (w->method == HTTP_M_PATCH) {
         buf_init(&w->patch, WRITE_PATCH_MAX);
         hs_read_body(r, &patch_ops, w);
+    } else if (w->upload != NULL) {
+        hs_read_body(r, &upload_ops, w);
     } else {
         hs_read_body(r, &body_ops, w);
     }
@@ -631,13 +854,14 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
 
     if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_DELETE) && is_dir && plen == 1) {
         hs_resp_start(r, 405);
-        hs_resp_field_str(r, "Allow", "GET, HEAD, OPTIONS, POST");
+        hs_resp_field_str(r, "Allow", cfg->trace ? "GET, HEAD, OPTIONS, POST, TRACE" : "GET, HEAD, OPTIONS, POST");
         hs_resp_page(r);
         return;
     }
     if (q->method_id == HTTP_M_POST && !is_dir) {
         hs_resp_start(r, 405);
-        hs_resp_field_str(r, "Allow", "GET, HEAD, OPTIONS, PUT, DELETE");
+        hs_resp_field_str(r, "Allow", cfg->trace ? "GET, HEAD, OPTIONS, PUT, DELETE, PATCH, TRACE"
+                                                  : "GET, HEAD, OPTIONS, PUT, DELETE, PATCH");
         hs_resp_page(r);
         return;
     }
@@ -658,12 +882,12 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
             return;
         }
     }
+    slice_t boundary = { NULL, 0 };
     if (q->method_id == HTTP_M_POST) {
         const http_field_t *ct = http_find_field(q, "content-type");
-        if (ct != NULL && ct->value.len >= 19 && strncasecmp(ct->value.p, "multipart/form-data", 19) == 0) {
-            hs_resp_start(r, 415);
-            hs_resp_field_str(r, "Accept-Post", "application/octet-stream");
-            hs_resp_page(r);
+        if (ct != NULL && ct->value.len >= 19 && strncasecmp(ct->value.p, "multipart/form-data", 19) == 0 &&
+            mp_boundary(ct->value, &boundary) < 0) {
+            hs_resp_error(r, 400); /* multipart without a usable boundary */
             return;
         }
     }
@@ -732,6 +956,17 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         }
     }
 
+    if (boundary.p != NULL) {
+        w->upload = calloc(1, sizeof *w->upload);
+        if (w->upload == NULL)
+            goto nomem;
+        w->upload->cur = -1;
+        if (mp_init(&w->upload->mp, boundary) < 0) {
+            w->status = 400;
+            finish(w);
+            return;
+        }
+    }
     if (q->method_id == HTTP_M_PUT) {
         const http_field_t *cr = http_find_field(q, "content-range");
         if (cr != NULL && parse_content_range(cr->value, w) < 0) {

@@ -23,6 +23,7 @@ struct write_config {
     int rootfd;
     tpool_t *pool;
     const auth_db_t *auth;    /* NULL: no authentication */
+    int trace;                /* TRACE is answered (for Allow) */
 };
 
 /* Handles PUT, DELETE and POST on `path` (normalised, starting with '/').
