@@ -300,10 +300,21 @@ static void commit_work(void *arg)
         log_warn("fsync of the directory of %s: %s", w->path, strerror(errno));
 }
 
-static void commit_done(loop_t *l, void *arg)
+/* Completion of a pool job: answer with what it decided. */
+static void job_done(loop_t *l, void *arg)
 {
     (void)l;
     finish(arg);
+}
+
+/* Holds the request and runs `work` on the pool; `done` answers. */
+static void run_on_pool(struct wreq *w, void (*work)(void *), void (*done)(loop_t *, void *))
+{
+    hs_hold(w->r);
+    if (tpool_submit(w->cfg->pool, hs_loop(w->r), work, done, w) < 0) {
+        w->status = 500;
+        finish(w);
+    }
 }
 
 static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
@@ -331,6 +342,7 @@ static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
 
 static void on_end(hs_req_t *r, void *ctx, int status)
 {
+    (void)r; /* the same request as w->r */
     struct wreq *w = ctx;
     if (status != 0) {
         /* Refused or cut: the temporary file goes, the target never
@@ -351,11 +363,7 @@ static void on_end(hs_req_t *r, void *ctx, int status)
             return;
         }
     }
-    hs_hold(r);
-    if (tpool_submit(w->cfg->pool, hs_loop(r), commit_work, commit_done, w) < 0) {
-        w->status = 500;
-        finish(w);
-    }
+    run_on_pool(w, commit_work, job_done);
 }
 
 static const struct hs_body_ops body_ops = { on_data, on_end };
@@ -539,6 +547,7 @@ static void upload_work(void *arg)
 
 static void on_upload_end(hs_req_t *r, void *ctx, int status)
 {
+    (void)r; /* the same request as w->r */
     struct wreq *w = ctx;
     if (status != 0) {
         wreq_free(w);
@@ -549,11 +558,7 @@ static void on_upload_end(hs_req_t *r, void *ctx, int status)
         finish(w);
         return;
     }
-    hs_hold(r);
-    if (tpool_submit(w->cfg->pool, hs_loop(r), upload_work, commit_done, w) < 0) {
-        w->status = 500;
-        finish(w);
-    }
+    run_on_pool(w, upload_work, job_done);
 }
 
 static const struct hs_body_ops upload_ops = { on_upload_data, on_upload_end };
@@ -624,16 +629,13 @@ static int on_patch_data(hs_req_t *r, void *ctx, const char *p, size_t n)
 
 static void on_patch_end(hs_req_t *r, void *ctx, int status)
 {
+    (void)r; /* the same request as w->r */
     struct wreq *w = ctx;
     if (status != 0) {
         wreq_free(w);
         return;
     }
-    hs_hold(r);
-    if (tpool_submit(w->cfg->pool, hs_loop(r), patch_work, commit_done, w) < 0) {
-        w->status = 500;
-        finish(w);
-    }
+    run_on_pool(w, patch_work, job_done);
 }
 
 static const struct hs_body_ops patch_ops = { on_patch_data, on_patch_end };
@@ -726,7 +728,6 @@ static int open_tmp(struct wreq *w)
 /* The request is allowed: set up and read the body (PUT, POST), or do it
  * (DELETE). May run from on_request or after the password check. */
 static void delete_work(void *arg);
-static void delete_done(loop_t *l, void *arg);
 
 static void proceed(struct wreq *w)
 {
@@ -737,11 +738,7 @@ static void proceed(struct wreq *w)
         return;
     }
     if (w->method == HTTP_M_DELETE) {
-        hs_hold(r);
-        if (tpool_submit(w->cfg->pool, hs_loop(r), delete_work, delete_done, w) < 0) {
-            w->status = 500;
-            finish(w);
-        }
+        run_on_pool(w, delete_work, job_done);
         return;
     }
     int fd = open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
@@ -810,11 +807,6 @@ static void delete_work(void *arg)
         log_warn("fsync of the directory of %s: %s", w->path, strerror(errno));
 }
 
-static void delete_done(loop_t *l, void *arg)
-{
-    (void)l;
-    finish(arg);
-}
 
 /* -------------------------------------------------------------- passwords */
 
@@ -979,11 +971,7 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         const http_field_t *a = http_find_field(q, "authorization");
         if (a != NULL && (w->authz = copy_slice(a->value)) == NULL)
             goto nomem;
-        hs_hold(r);
-        if (tpool_submit(cfg->pool, hs_loop(r), auth_work, auth_done, w) < 0) {
-            w->status = 500;
-            finish(w);
-        }
+        run_on_pool(w, auth_work, auth_done);
         return;
     }
     proceed(w);
