@@ -73,10 +73,13 @@ int log_reopen(void)
         if (fd < 0) {
             rc = fd;
         } else {
-            int old = atomic_exchange(&log_fd, fd);
-            /* A writer may still hold the old fd for one write; dup2 over it
-             * would race as well, so the close is the accepted cost. */
-            close(old);
+            /* The new file takes the old number: a writer that loaded it
+             * just before writes to one file or the other, never to an fd
+             * closed and reused by a socket. */
+            int old = atomic_load(&log_fd);
+            if (dup3(fd, old, O_CLOEXEC) == -1)
+                rc = -errno;
+            close(fd);
         }
     }
     pthread_mutex_unlock(&log_lock);

@@ -98,6 +98,9 @@ void loop_free(loop_t *l)
     if (l == NULL)
         return;
     run_deferred(l); /* frees queued by owners torn down after the loop stopped */
+    /* Wait out a loop_post() still between its queueing and its wake-up. */
+    pthread_mutex_lock(&l->post_lock);
+    pthread_mutex_unlock(&l->post_lock);
     loop_io_close(&l->wake);
     if (l->sig.fd >= 0)
         loop_io_close(&l->sig);
@@ -208,11 +211,13 @@ int loop_post(loop_t *l, void (*fn)(loop_t *, void *), void *arg)
     pthread_mutex_lock(&l->post_lock);
     *l->posts_tail = p;
     l->posts_tail = &p->next;
-    pthread_mutex_unlock(&l->post_lock);
+    /* Under the lock: once the loop has run this post it may be freed, and
+     * loop_free() takes the lock first, so the wake fd is still ours here.
+     * EAGAIN means the counter is already non-zero: a wake-up is pending. */
     uint64_t one = 1;
-    /* EAGAIN means the counter is already non-zero: a wake-up is pending. */
     ssize_t w = write(l->wake.fd, &one, sizeof one);
     (void)w;
+    pthread_mutex_unlock(&l->post_lock);
     return 0;
 }
 

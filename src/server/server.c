@@ -169,6 +169,10 @@ static void alog_escape(buf_t *b, slice_t s)
  * (part 0) and the quoted referer and user agent (part 1). */
 static void alog_part(buf_t *b, const hs_req_t *r, int part)
 {
+    if (r->alog == NULL && r->alog_tried) {
+        puts_(b, part == 0 ? "-" : "\"-\" \"-\""); /* the copy failed: the head is gone */
+        return;
+    }
     if (r->alog != NULL) {
         const char *p = r->alog;
         if (part == 1)
@@ -208,16 +212,21 @@ static void alog_copy(hs_req_t *r)
 {
     if (r->alog != NULL || atomic_load_explicit(&r->w->s->alog_fd, memory_order_relaxed) < 0)
         return;
+    /* Escaping makes a byte at most 4: room for the whole head so escaped. */
+    r->alog_tried = 1;
     buf_t b;
-    buf_init(&b, 64 * 1024);
+    buf_init(&b, 4 * r->req.head_len + 64);
     alog_part(&b, r, 0);
     buf_append(&b, "", 1);
     alog_part(&b, r, 1);
-    if (buf_append(&b, "", 1) == 0) {
-        r->alog = malloc(b.len);
-        if (r->alog != NULL)
-            memcpy(r->alog, buf_head(&b), b.len);
-    }
+    int rc = buf_append(&b, "", 1);
+    static const char none[] = "-\0\"-\" \"-\"";
+    const char *src = rc == 0 ? buf_head(&b) : none;
+    size_t n = rc == 0 ? b.len : sizeof none;
+    /* Never fall back to r->req later: its slices die with the head. */
+    r->alog = malloc(n);
+    if (r->alog != NULL)
+        memcpy(r->alog, src, n);
     buf_dispose(&b);
 }
 
@@ -392,6 +401,7 @@ static void start_linger(struct hs_conn *c)
 void hs_resp_start(hs_req_t *r, int status)
 {
     buf_t *b = r->hdr;
+    worker_clock(r->w); /* an answer after a long upload or a disk job */
     buf_reset(b);
     r->status = status;
     puts_(b, "HTTP/1.1 ");
@@ -532,6 +542,12 @@ static int conn_send_first(struct hs_conn *c)
     buf_t *s = &c->w->scratch;
     const char *p = buf_head(s);
     size_t n = s->len;
+    if (c->out.len > 0) {
+        /* Bytes already queued (a 100 Continue) go first. */
+        int rc = buf_append(&c->out, p, n);
+        buf_reset(s);
+        return rc < 0 ? F_ERR : F_AGAIN;
+    }
     int more = c->file_left ? MSG_MORE : 0;
     while (n > 0) {
         ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL | more);
@@ -1225,9 +1241,15 @@ static void server_reopen(void *arg)
         log_error("cannot reopen the access log '%s': %s", s->alog_path, strerror(errno));
         return;
     }
-    int old = atomic_exchange(&s->alog_fd, fd);
-    if (old > STDERR_FILENO)
-        close(old);
+    /* Put the new file under the old number, so that no worker can write a
+     * log line to an fd that was closed and handed to a new connection. */
+    int old = atomic_load(&s->alog_fd);
+    if (old > STDERR_FILENO && dup3(fd, old, O_CLOEXEC) != -1) {
+        close(fd);
+        return;
+    }
+    log_error("cannot reopen the access log '%s': %s", s->alog_path, strerror(errno));
+    close(fd);
 }
 
 int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)

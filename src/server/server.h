@@ -69,6 +69,7 @@ struct hs_req {
     uint64_t body_seen;   /* bytes handed to on_data so far */
     http_chunked_t dec;
     char *alog;           /* the access log's request fields, copied */
+    int alog_tried;       /* alog was made (the head may be gone since) */
     struct hs_req *next_free;
 };
 

@@ -265,7 +265,7 @@ static void serve_listing(hs_req_t *r, struct static_worker *sw, int dirfd, cons
         if (de->d_name[0] == '.')
             continue; /* ".", ".." and hidden files */
         struct stat st;
-        if (fstatat(dirfd, de->d_name, &st, 0) == -1)
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
             continue; /* a dangling link or a file gone since readdir */
         if (n == cap) {
             cap = cap ? cap * 2 : 64;

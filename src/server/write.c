@@ -80,6 +80,21 @@ static int open_beneath(int dirfd, const char *rel, int flags)
     return fd < 0 ? -errno : (int)fd;
 }
 
+/* Opens a regular file for reading; never waits on a FIFO or device.
+ * Returns the fd or -errno (-EINVAL for anything but a regular file). */
+static int open_regular(int rootfd, const char *rel)
+{
+    int fd = open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK);
+    if (fd < 0)
+        return fd;
+    struct stat st;
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
+}
+
 static int errno_status(int err)
 {
     switch (err) {
@@ -99,6 +114,8 @@ static int errno_status(int err)
     case ENOTEMPTY:
     case EEXIST:
         return 409;
+    case ENAMETOOLONG:
+        return 414;
     default:
         return 500;
     }
@@ -216,6 +233,8 @@ static void random_name(char *out, size_t cap, const char *prefix)
              b[5], b[6], b[7]);
 }
 
+static int fill_around_range(struct wreq *w);
+
 /* Gives the finished temporary file its final name. For PUT, atomically
  * replaces the target; for POST, never replaces anything. */
 static int commit_name(struct wreq *w, const char *final_name, int replace)
@@ -248,12 +267,14 @@ static void commit_work(void *arg)
 {
     struct wreq *w = arg;
     struct stat st;
-    if (fsync(w->tmpfd) == -1 || fstat(w->tmpfd, &st) == -1) {
+    /* A partial PUT is completed under the lock below; its fsync too. */
+    if (!w->partial && (fsync(w->tmpfd) == -1 || fstat(w->tmpfd, &st) == -1)) {
         w->io_errno = errno;
         w->status = errno_status(errno);
         return;
     }
-    w->etag_len = static_etag(w->etag, &st);
+    if (!w->partial)
+        w->etag_len = static_etag(w->etag, &st);
     if (w->method == HTTP_M_POST) {
         char name[64];
         int rc = -EEXIST;
@@ -283,7 +304,14 @@ static void commit_work(void *arg)
             w->status = 409;
         } else if (pre) {
             w->status = pre;
+        } else if (w->partial && ((rc = fill_around_range(w)) < 0 ||
+                                  (fsync(w->tmpfd) == -1 && (rc = -errno)) ||
+                                  (fstat(w->tmpfd, &st) == -1 && (rc = -errno)))) {
+            w->io_errno = -rc;
+            w->status = rc == -EINVAL ? 409 : errno_status(-rc);
         } else {
+            if (w->partial)
+                w->etag_len = static_etag(w->etag, &st);
             rc = commit_name(w, w->name, 1);
             if (rc < 0) {
                 w->io_errno = -rc;
@@ -310,11 +338,15 @@ static void job_done(loop_t *l, void *arg)
 /* Holds the request and runs `work` on the pool; `done` answers. */
 static void run_on_pool(struct wreq *w, void (*work)(void *), void (*done)(loop_t *, void *))
 {
-    hs_hold(w->r);
+    /* `done` runs on this loop, so never before this callback returns:
+     * holding after a successful submit is safe, and a failed submit is
+     * answered at once, without a hold to undo. */
     if (tpool_submit(w->cfg->pool, hs_loop(w->r), work, done, w) < 0) {
         w->status = 500;
         finish(w);
+        return;
     }
+    hs_hold(w->r);
 }
 
 static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
@@ -353,12 +385,6 @@ static void on_end(hs_req_t *r, void *ctx, int status)
     if (w->partial) {
         if (w->received != w->rlast - w->rfirst + 1) {
             w->status = 400;
-            finish(w);
-            return;
-        }
-        if (w->rtotal >= 0 && ftruncate(w->tmpfd, w->rtotal) == -1) {
-            w->io_errno = errno;
-            w->status = errno_status(errno);
             finish(w);
             return;
         }
@@ -591,7 +617,7 @@ static void patch_work(void *arg)
     } else if (!exists) {
         w->status = 404;
     } else if ((w->status = http_cond_eval(&w->cond, 1, slice_make(etag, etag_len), mtime, 0)) == 0) {
-        int fd = open_beneath(w->cfg->rootfd, w->path + 1, O_RDONLY);
+        int fd = open_regular(w->cfg->rootfd, w->path + 1);
         doc = fd >= 0 ? json_loadfd(fd, JSON_DECODE_ANY, &jerr) : NULL;
         if (fd >= 0)
             close(fd);
@@ -697,32 +723,49 @@ static int open_tmp(struct wreq *w)
         w->io_errno = errno;
         return errno_status(errno);
     }
-    if (!w->partial)
-        return 0;
-    w->off = w->rfirst;
-    int src = open_beneath(w->cfg->rootfd, w->path + 1, O_RDONLY);
-    if (src < 0)
-        return src == -ENOENT ? 0 : errno_status(-src); /* a new file: zeros before the range */
-    struct stat st;
-    int status = 0;
-    if (fstat(src, &st) == -1 || !S_ISREG(st.st_mode)) {
-        status = 409;
-    } else {
-        loff_t in = 0, out = 0;
-        uint64_t left = (uint64_t)st.st_size;
-        while (left > 0) {
-            ssize_t k = copy_file_range(src, &in, w->tmpfd, &out, left, 0);
-            if (k <= 0) {
-                w->io_errno = k == 0 ? EIO : errno;
-                status = errno_status(w->io_errno);
-                break;
+    if (w->partial)
+        w->off = w->rfirst; /* the rest of the file joins at commit, under the lock */
+    return 0;
+}
+
+/* Pool thread, under the path's lock: fills the temporary file of a
+ * partial PUT around the received range from the current file, so that
+ * read-modify-write is one step. Returns 0 or -errno. */
+static int fill_around_range(struct wreq *w)
+{
+    int src = open_regular(w->cfg->rootfd, w->path + 1);
+    if (src == -ENOENT)
+        src = -1; /* a new file: zeros before the range */
+    else if (src < 0)
+        return src;
+    int rc = 0;
+    if (src >= 0) {
+        struct stat st;
+        if (fstat(src, &st) == -1) {
+            rc = -errno;
+        } else {
+            uint64_t size = (uint64_t)st.st_size;
+            /* [0, first) and (last, size) of the old content */
+            uint64_t spans[2][2] = { { 0, w->rfirst < size ? w->rfirst : size },
+                                     { w->rlast + 1, size } };
+            for (int i = 0; i < 2 && rc == 0; i++) {
+                loff_t in = (loff_t)spans[i][0], out = (loff_t)spans[i][0];
+                uint64_t left = spans[i][1] > spans[i][0] ? spans[i][1] - spans[i][0] : 0;
+                while (left > 0) {
+                    ssize_t k = copy_file_range(src, &in, w->tmpfd, &out, left, 0);
+                    if (k <= 0) {
+                        rc = k == 0 ? -EIO : -errno;
+                        break;
+                    }
+                    left -= (uint64_t)k;
+                }
             }
-            left -= (uint64_t)k;
         }
+        close(src);
     }
-    close(src);
-    w->off = w->rfirst;
-    return status;
+    if (rc == 0 && w->rtotal >= 0 && ftruncate(w->tmpfd, w->rtotal) == -1)
+        rc = -errno;
+    return rc;
 }
 
 /* The request is allowed: set up and read the body (PUT, POST), or do it
