@@ -131,12 +131,22 @@ class FakeDNS:
         self.log = []            # (proto, qname, qtype)
         self.lock = threading.Lock()
         self.stop = threading.Event()
-        self.udp = socket.socket(fam, socket.SOCK_DGRAM)
-        self.udp.bind((host, 0))
-        self.port = self.udp.getsockname()[1]
-        self.tcp = socket.socket(fam, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((host, self.port))
+        # UDP and TCP on one port number: the TCP one may be taken (by
+        # another test's connection), so try a few free UDP ports.
+        for attempt in range(50):
+            self.udp = socket.socket(fam, socket.SOCK_DGRAM)
+            self.udp.bind((host, 0))
+            self.port = self.udp.getsockname()[1]
+            self.tcp = socket.socket(fam, socket.SOCK_STREAM)
+            self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                self.tcp.bind((host, self.port))
+                break
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+        else:
+            raise OSError("no port free for both UDP and TCP")
         self.tcp.listen(8)
         for s in (self.udp, self.tcp):
             s.settimeout(0.2)
