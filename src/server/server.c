@@ -40,6 +40,8 @@ struct hs_conn {
     uint8_t state;
     uint8_t close_after;     /* close once the current response is out */
     uint8_t linger;          /* and read what the client still sends first */
+    uint8_t drained;         /* the last recv emptied the socket; no event since */
+    uint8_t head_timer;      /* the timer runs for a head in progress */
     uint32_t nreq;
     int file_fd;
     void (*file_release)(void *);   /* NULL: the engine owns file_fd */
@@ -599,7 +601,8 @@ static int conn_flush(struct hs_conn *c)
 }
 
 /* The response is out: close, or get ready for the next request. Returns
- * 0 to go on, -1 when the connection is closing. */
+ * 0 to go on, 1 to wait for the next readiness event, -1 when the
+ * connection is closing. */
 static int response_done(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
@@ -616,8 +619,18 @@ static int response_done(struct hs_conn *c)
     }
     c->state = c->discard_left ? C_DISCARD : C_READ;
     int pending = c->rlen > c->rpos;
-    conn_timer_set(c, pending || c->discard_left ? w->s->cfg->lim.header_timeout_ms
-                                                 : w->s->cfg->lim.idle_timeout_ms);
+    c->head_timer = pending || c->discard_left;
+    conn_timer_set(c, c->head_timer ? w->s->cfg->lim.header_timeout_ms
+                                    : w->s->cfg->lim.idle_timeout_ms);
+    if (!pending && !c->discard_left && c->drained) {
+        /* Nothing buffered and the socket was empty when last read, with
+         * no readiness event since: new bytes will bring a new edge, so a
+         * recv now could only say EAGAIN. Give the block back and wait. */
+        pool_put(&w->rpool, c->rbuf);
+        c->rbuf = NULL;
+        c->rlen = c->rpos = 0;
+        return 1;
+    }
     return 0;
 }
 
@@ -937,16 +950,17 @@ static int conn_read(struct hs_conn *c)
         return -1;
     }
     for (;;) {
-        ssize_t n = recv(c->io.fd, c->rbuf + c->rlen, cap - c->rlen, 0);
+        size_t room = cap - c->rlen;
+        ssize_t n = recv(c->io.fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
-            if (c->rlen == c->rpos && c->state == C_READ)
-                conn_timer_set(c, w->s->cfg->lim.header_timeout_ms);
+            c->drained = (size_t)n < room;
             c->rlen += (uint32_t)n;
             return 1;
         }
         if (n == -1 && errno == EINTR)
             continue;
         if (n == -1 && errno == EAGAIN) {
+            c->drained = 1;
             if (c->rlen == c->rpos) {
                 pool_put(&w->rpool, c->rbuf);
                 c->rbuf = NULL;
@@ -973,7 +987,7 @@ static void conn_run(struct hs_conn *c)
                 conn_close(c);
                 return;
             }
-            if (response_done(c) < 0)
+            if (response_done(c) != 0)
                 return;
             break;
         }
@@ -1026,6 +1040,12 @@ static void conn_run(struct hs_conn *c)
                         return;
                     break;
                 }
+                if (!c->head_timer) {
+                    /* A head has begun: it has the header timeout to end. A
+                     * head that arrives whole never gets here. */
+                    c->head_timer = 1;
+                    conn_timer_set(c, c->w->s->cfg->lim.header_timeout_ms);
+                }
             }
             if (conn_read(c) <= 0)
                 return;
@@ -1036,8 +1056,10 @@ static void conn_run(struct hs_conn *c)
 
 static void on_conn(io_t *io, uint32_t ev)
 {
-    (void)ev;
-    conn_run(io->arg);
+    struct hs_conn *c = io->arg;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        c->drained = 0;
+    conn_run(c);
 }
 
 static void on_conn_timer(ptimer_t *t, void *arg)
@@ -1120,6 +1142,7 @@ static void on_accept(io_t *io, uint32_t ev)
         w->conns = c;
         w->nconns++;
         c->state = C_READ;
+        c->head_timer = 1; /* from accept: a client that sends nothing is dropped */
         conn_timer_set(c, w->s->cfg->lim.header_timeout_ms);
     }
 }
