@@ -140,3 +140,45 @@ int http_cond_eval(const struct http_cond *c, int exists, slice_t etag, time_t m
     }
     return 0;
 }
+
+enum http_range_result http_ranges_parse(slice_t v, uint64_t size, struct http_byte_range *out,
+                                         size_t max, size_t *n)
+{
+    *n = 0;
+    if (v.len < 6 || !http_slice_ieq(slice_make(v.p, 6), "bytes="))
+        return HTTP_RANGE_IGNORE;
+    const char *p = v.p + 6, *end = v.p + v.len;
+    size_t specs = 0;
+    for (;;) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++; /* OWS and empty list elements */
+        if (p == end)
+            break;
+        const char *e = p;
+        while (e < end && *e != ',')
+            e++;
+        const char *q = e;
+        while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+            q--;
+        /* one range-spec in [p, q): reuse the single-range rules */
+        char spec[96] = "bytes=";
+        if ((size_t)(q - p) > sizeof spec - 7)
+            return HTTP_RANGE_IGNORE;
+        memcpy(spec + 6, p, (size_t)(q - p));
+        uint64_t a, b;
+        enum http_range_result r = http_range_parse(slice_make(spec, 6 + (size_t)(q - p)), size, &a, &b);
+        if (r == HTTP_RANGE_IGNORE)
+            return HTTP_RANGE_IGNORE;
+        if (++specs > max)
+            return HTTP_RANGE_IGNORE;
+        if (r == HTTP_RANGE_OK) {
+            out[*n].first = a;
+            out[*n].last = b;
+            (*n)++;
+        }
+        p = e;
+    }
+    if (specs == 0)
+        return HTTP_RANGE_IGNORE;
+    return *n ? HTTP_RANGE_OK : HTTP_RANGE_UNSATISFIABLE;
+}

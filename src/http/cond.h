@@ -43,6 +43,21 @@ enum http_range_result {
     HTTP_RANGE_UNSATISFIABLE,    /* 416 */
 };
 
+struct http_byte_range {
+    uint64_t first, last;   /* inclusive */
+};
+
+#define HTTP_MAX_RANGES 16
+
+/* Evaluates a Range value with one or more ranges against content of
+ * `size` bytes: HTTP_RANGE_OK with the satisfiable ones in out[0..*n)
+ * (unsatisfiable ones are dropped, in request order otherwise);
+ * HTTP_RANGE_UNSATISFIABLE when none is; HTTP_RANGE_IGNORE for another
+ * unit, bad syntax, or more than `max` ranges (a request for many small
+ * ranges is answered with the whole content instead). */
+enum http_range_result http_ranges_parse(slice_t v, uint64_t size, struct http_byte_range *out,
+                                         size_t max, size_t *n);
+
 /* Evaluates a Range value against content of `size` bytes. Several ranges,
  * a unit other than bytes, or bad syntax give HTTP_RANGE_IGNORE. */
 enum http_range_result http_range_parse(slice_t v, uint64_t size, uint64_t *first, uint64_t *last);

@@ -303,6 +303,7 @@ static void req_free(hs_req_t *r)
 {
     struct hs_worker *w = r->w;
     free(r->alog);
+    free(r->parts);
     r->next_free = w->free_reqs;
     w->free_reqs = r;
 }
@@ -472,6 +473,29 @@ void hs_resp_file_ref(hs_req_t *r, int fd, uint64_t off, uint64_t len,
         conn_drop_file(c);
 }
 
+void hs_resp_file_parts(hs_req_t *r, int fd, struct hs_part *parts, size_t n,
+                        uint64_t total, void (*release)(void *), void *ref)
+{
+    struct hs_conn *c = r->conn;
+    content_length(r, total);
+    end_head(r);
+    c->file_fd = fd;
+    c->file_release = release;
+    c->file_ref = ref;
+    c->file_left = 0;
+    if (r->head_only || n == 0) {
+        free(parts);
+        conn_drop_file(c);
+        return;
+    }
+    r->parts = parts;
+    r->nparts = n;
+    r->part = 1;
+    put(r->hdr, parts[0].mem, parts[0].memlen);
+    c->file_off = (off_t)parts[0].off;
+    c->file_left = parts[0].len;
+}
+
 void hs_resp_file(hs_req_t *r, int fd, uint64_t off, uint64_t len)
 {
     hs_resp_file_ref(r, fd, off, len, NULL, NULL);
@@ -537,6 +561,12 @@ void hs_resp_error(hs_req_t *r, int status)
 
 /* ------------------------------------------------------------ writing */
 
+/* More body follows what is queued now: a file range or another part. */
+static int more_coming(const struct hs_conn *c)
+{
+    return c->file_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
+}
+
 /* Sends what the handler built in the worker's scratch buffer; what the
  * socket does not take is kept in c->out. */
 static int conn_send_first(struct hs_conn *c)
@@ -550,7 +580,7 @@ static int conn_send_first(struct hs_conn *c)
         buf_reset(s);
         return rc < 0 ? F_ERR : F_AGAIN;
     }
-    int more = c->file_left ? MSG_MORE : 0;
+    int more = more_coming(c) ? MSG_MORE : 0;
     while (n > 0) {
         ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL | more);
         if (k == -1) {
@@ -571,9 +601,10 @@ static int conn_send_first(struct hs_conn *c)
 
 static int conn_flush(struct hs_conn *c)
 {
+again:
     while (c->out.len > 0) {
         ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len,
-                         MSG_NOSIGNAL | (c->file_left ? MSG_MORE : 0));
+                         MSG_NOSIGNAL | (more_coming(c) ? MSG_MORE : 0));
         if (k == -1) {
             if (errno == EINTR)
                 continue;
@@ -596,6 +627,15 @@ static int conn_flush(struct hs_conn *c)
             return F_ERR;
         }
         c->file_left -= (uint64_t)k;
+    }
+    hs_req_t *r = c->req;
+    if (r != NULL && r->part < r->nparts) {
+        const struct hs_part *p = &r->parts[r->part++];
+        if (buf_append(&c->out, p->mem, p->memlen) < 0)
+            return F_ERR;
+        c->file_off = (off_t)p->off;
+        c->file_left = p->len;
+        goto again;
     }
     return F_DONE;
 }

@@ -135,6 +135,60 @@ static void entry_prepare(struct fc_entry *e, slice_t name)
     e->mime = mime_type(name);
 }
 
+/* Several ranges: 206 with a multipart/byteranges body (RFC 9110 §14.6),
+ * each part's head from memory and its bytes with sendfile(). */
+static void serve_byteranges(hs_req_t *r, struct fc_entry *e, const struct http_byte_range *rg,
+                             size_t n)
+{
+    static _Thread_local uint64_t seed;
+    if (seed == 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        seed = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&seed;
+    }
+    seed ^= seed << 13;
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
+    char boundary[32];
+    snprintf(boundary, sizeof boundary, "portico-%016" PRIx64, seed);
+
+    uint64_t size = (uint64_t)e->st.st_size;
+    /* One allocation: n parts and the close delimiter (a part with no file
+     * bytes), then the text of their heads. */
+    size_t head_max = 200 + strlen(e->mime);
+    struct hs_part *all = malloc((n + 1) * (sizeof *all + head_max));
+    if (all == NULL) {
+        fc_release(e);
+        hs_resp_error(r, 500);
+        return;
+    }
+    char *text = (char *)(all + n + 1);
+    uint64_t total = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int k;
+        if (i < n)
+            k = snprintf(text, head_max, "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %" PRIu64
+                         "-%" PRIu64 "/%" PRIu64 "\r\n\r\n",
+                         i ? "\r\n" : "", boundary, e->mime, rg[i].first, rg[i].last, size);
+        else
+            k = snprintf(text, head_max, "\r\n--%s--\r\n", boundary);
+        all[i].mem = text;
+        all[i].memlen = (size_t)k;
+        all[i].off = i < n ? rg[i].first : 0;
+        all[i].len = i < n ? rg[i].last - rg[i].first + 1 : 0;
+        total += (uint64_t)k + all[i].len;
+        text += k;
+    }
+
+    char ct[64];
+    snprintf(ct, sizeof ct, "multipart/byteranges; boundary=%s", boundary);
+    hs_resp_start(r, 206);
+    hs_resp_field_str(r, "Content-Type", ct);
+    validators(r, e);
+    hs_resp_field(r, "Accept-Ranges", "bytes", 5);
+    hs_resp_file_parts(r, e->fd, all, n + 1, total, fc_release, e);
+}
+
 /* Answers from an open regular file; consumes the caller's reference. */
 static void serve_entry(hs_req_t *r, struct fc_entry *e)
 {
@@ -163,11 +217,17 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e)
         return;
     }
 
-    uint64_t first = 0, last = 0;
+    struct http_byte_range ranges[HTTP_MAX_RANGES];
+    size_t nranges = 0;
     enum http_range_result rr = HTTP_RANGE_IGNORE;
     const http_field_t *range = q->method_id == HTTP_M_GET && q->nfields ? http_find_field(q, "range") : NULL;
     if (range != NULL && if_range_holds(q, etag, mtime))
-        rr = http_range_parse(range->value, size, &first, &last);
+        rr = http_ranges_parse(range->value, size, ranges, HTTP_MAX_RANGES, &nranges);
+    if (rr == HTTP_RANGE_OK && nranges > 1) {
+        serve_byteranges(r, e, ranges, nranges);
+        return;
+    }
+    uint64_t first = ranges[0].first, last = ranges[0].last;
 
     if (rr == HTTP_RANGE_UNSATISFIABLE) {
         fc_release(e);

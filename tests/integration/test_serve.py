@@ -637,12 +637,32 @@ def test_range_basic_and_suffix(srv):
         assert r.body == RANGE_DATA[90:]
 
 
-def test_multiple_ranges_give_full_200(srv):
-    r = get(srv.port, "/range.txt", headers=[("Range", "bytes=0-1,3-4")])
-    assert r.status == 200
+def test_multiple_ranges_give_multipart_byteranges(srv):
+    r = get(srv.port, "/range.txt", headers=[("Range", "bytes=0-1,3-4,-2")])
+    assert r.status == 206
+    ct = r.header("Content-Type")
+    assert ct.startswith("multipart/byteranges; boundary=")
+    boundary = ct.split("boundary=", 1)[1]
     assert r.header("Content-Range") is None
     assert r.header("Accept-Ranges") == "bytes"
-    assert r.body == RANGE_DATA
+    assert int(r.header("Content-Length")) == len(r.body)
+    parts = []
+    for chunk in r.body.split(b"--" + boundary.encode())[1:-1]:
+        head, _, data = chunk.partition(b"\r\n\r\n")
+        assert data.endswith(b"\r\n")
+        parts.append((head.strip(b"\r\n").split(b"\r\n"), data[:-2]))
+    assert r.body.endswith(("--" + boundary + "--\r\n").encode())
+    assert [p[1] for p in parts] == [RANGE_DATA[0:2], RANGE_DATA[3:5], RANGE_DATA[-2:]]
+    assert [p[0][1] for p in parts] == [b"Content-Range: bytes 0-1/100", b"Content-Range: bytes 3-4/100",
+                                        b"Content-Range: bytes 98-99/100"]
+    # unsatisfiable members are dropped; one left gives a plain 206
+    r = get(srv.port, "/range.txt", headers=[("Range", "bytes=0-1,500-600")])
+    assert r.status == 206 and r.header("Content-Range") == "bytes 0-1/100"
+    assert r.body == RANGE_DATA[0:2]
+    # more than 16 ranges: the whole content
+    many = ",".join(f"{i}-{i}" for i in range(17))
+    r = get(srv.port, "/range.txt", headers=[("Range", "bytes=" + many)])
+    assert r.status == 200 and r.body == RANGE_DATA
 
 
 def test_if_range(srv):
