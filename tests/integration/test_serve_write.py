@@ -950,3 +950,86 @@ def test_sigterm_stops_writable_server_cleanly(fresh, tmp_path):
     assert call(s.port, "PUT", "/f.txt", b"x").status == 201
     rc = s.stop()
     assert rc == 0, f"portico serve --writable exited with {rc} on SIGTERM; stderr: {s.stderr()!r}"
+
+
+# ------------------------------------------------------------------ PATCH (RFC 7396)
+
+MERGE = [("Content-Type", "application/merge-patch+json")]
+
+
+def test_patch_merge(wsrv, wdir):
+    import json
+    d, url = wdir
+    (d / "doc.json").write_text(json.dumps({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2]}))
+    r = call(wsrv.port, "PATCH", url + "/doc.json",
+             body=json.dumps({"a": None, "b": {"c": 9}, "e": "x", "f": {"g": True}}).encode(),
+             headers=MERGE)
+    assert r.status == 204
+    assert json.loads((d / "doc.json").read_text()) == {"b": {"c": 9, "d": 3}, "e": "x", "f": {"g": True}}
+    g = call(wsrv.port, "GET", url + "/doc.json")
+    assert g.header("ETag") == r.header("ETag")
+    assert entries(d) == ["doc.json"]
+
+
+def test_patch_errors(wsrv, wdir):
+    d, url = wdir
+    (d / "doc.json").write_text('{"a": 1}')
+    (d / "bad.json").write_text("not json")
+    before = (d / "doc.json").read_bytes()
+    r = call(wsrv.port, "PATCH", url + "/doc.json", body=b"{}", headers=[("Content-Type", "application/json")])
+    assert r.status == 415 and r.header("Accept-Patch") == "application/merge-patch+json"
+    assert call(wsrv.port, "PATCH", url + "/doc.json", body=b"{bad", headers=MERGE).status == 400
+    assert call(wsrv.port, "PATCH", url + "/bad.json", body=b"{}", headers=MERGE).status == 409
+    assert call(wsrv.port, "PATCH", url + "/none.json", body=b"{}", headers=MERGE).status == 404
+    r = call(wsrv.port, "PATCH", url + "/doc.json", body=b'{"a":2}', headers=MERGE + [("If-Match", '"stale"')])
+    assert r.status == 412
+    assert (d / "doc.json").read_bytes() == before
+    assert sorted(entries(d)) == ["bad.json", "doc.json"]
+
+
+# ------------------------------------------------------------------ browser-style uploads
+
+def multipart(boundary, parts):
+    out = []
+    for name, filename, data in parts:
+        disp = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename is not None else "")
+        out.append(f"--{boundary}\r\nContent-Disposition: {disp}\r\n"
+                   f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    out.append(f"--{boundary}--\r\n".encode())
+    return b"".join(out)
+
+
+def test_multipart_files_stored_never_over_existing(wsrv, wdir):
+    d, url = wdir
+    (d / "a.txt").write_bytes(b"old")
+    big = os.urandom(300_000) + b"\r\n--WebKitFormBoundaryQQ" + os.urandom(1000)
+    body = multipart("----WebKitFormBoundaryQQ", [
+        ("note", None, b"just a field"),
+        ("file", "a.txt", b"new a"),
+        ("file", "some/dir/big.bin", big),
+        ("file", "", b""),           # no file chosen
+    ])
+    r = call(wsrv.port, "POST", url + "/", body=body,
+             headers=[("Content-Type", "multipart/form-data; boundary=----WebKitFormBoundaryQQ")])
+    assert r.status == 303 and r.header("Location") == url + "/"
+    assert (d / "a.txt").read_bytes() == b"old"
+    assert (d / "a-1.txt").read_bytes() == b"new a"
+    assert (d / "big.bin").read_bytes() == big
+    assert sorted(entries(d)) == ["a-1.txt", "a.txt", "big.bin"]
+
+
+def test_multipart_truncated_or_bad_stores_nothing(wsrv, wdir):
+    d, url = wdir
+    body = multipart("bnd", [("file", "x.txt", b"data")])
+    ct = [("Content-Type", "multipart/form-data; boundary=bnd")]
+    # the close delimiter missing: 400, nothing stored
+    r = call(wsrv.port, "POST", url + "/", body=body[:-len(b"--bnd--\r\n")], headers=ct)
+    assert r.status == 400
+    # a file name that is not a plain name
+    r = call(wsrv.port, "POST", url + "/", body=multipart("bnd", [("file", "..", b"x")]), headers=ct)
+    assert r.status == 400
+    # no boundary parameter
+    r = call(wsrv.port, "POST", url + "/", body=body, headers=[("Content-Type", "multipart/form-data")])
+    assert r.status == 400
+    wait_no_tmp_fds(wsrv, d)
+    assert entries(d) == []
