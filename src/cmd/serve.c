@@ -44,6 +44,7 @@ struct serve_opts {
     int quiet;
     int writable;
     int no_trace;
+    int multiple_choices;
     const char *auth_file;
 };
 
@@ -79,6 +80,7 @@ static const struct opt_desc opt_table[] = {
     { "writable", K_BOOL, "accept PUT, DELETE and POST (uploads)" },
     { "auth-file", K_STR, "htpasswd-style FILE: writes need Basic auth (required off loopback)" },
     { "no-trace", K_BOOL, "answer TRACE with 405" },
+    { "multiple-choices", K_BOOL, "300 with the list when a request does not choose between variants" },
 };
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -219,6 +221,8 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             o->writable = b;
         else if (!strcmp(name, "no-trace"))
             o->no_trace = b;
+        else if (!strcmp(name, "multiple-choices"))
+            o->multiple_choices = b;
         else
             o->quiet = b;
         return 0;
@@ -514,6 +518,7 @@ int cmd_serve(int argc, char **argv)
     o.hs.verbose = !o.quiet;
     sc.writable = o.writable;
     sc.trace = !o.no_trace;
+    sc.multiple_choices = o.multiple_choices;
     sc.write.rootfd = sc.rootfd;
     sc.write.trace = sc.trace;
     /* Before any thread exists, so that all of them inherit the mask. */

@@ -5,6 +5,7 @@
 #include "http/path.h"
 #include "server/filecache.h"
 #include "server/mime.h"
+#include "server/variants.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -189,8 +190,22 @@ static void serve_byteranges(hs_req_t *r, struct fc_entry *e, const struct http_
     hs_resp_file_parts(r, e->fd, all, n + 1, total, fc_release, e);
 }
 
-/* Answers from an open regular file; consumes the caller's reference. */
-static void serve_entry(hs_req_t *r, struct fc_entry *e)
+/* The fields a negotiated variant adds (Content-Language, -Encoding, Vary). */
+static void variant_fields(hs_req_t *r, const struct variant_info *vi)
+{
+    if (vi == NULL)
+        return;
+    if (vi->lang[0])
+        hs_resp_field_str(r, "Content-Language", vi->lang);
+    if (vi->coding[0])
+        hs_resp_field_str(r, "Content-Encoding", vi->coding);
+    if (vi->vary[0])
+        hs_resp_field_str(r, "Vary", vi->vary);
+}
+
+/* Answers from an open regular file; consumes the caller's reference. vi
+ * describes a negotiated variant, or is NULL. */
+static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_info *vi)
 {
     const http_request_t *q = &r->req;
     slice_t etag = slice_make(e->etag, e->etag_len);
@@ -207,6 +222,7 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e)
     if (pre == 304) {
         hs_resp_start(r, 304);
         validators(r, e);
+        variant_fields(r, vi);
         hs_resp_empty(r);
         fc_release(e);
         return;
@@ -223,10 +239,12 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e)
     const http_field_t *range = q->method_id == HTTP_M_GET && q->nfields ? http_find_field(q, "range") : NULL;
     if (range != NULL && if_range_holds(q, etag, mtime))
         rr = http_ranges_parse(range->value, size, ranges, HTTP_MAX_RANGES, &nranges);
-    if (rr == HTTP_RANGE_OK && nranges > 1) {
+    if (rr == HTTP_RANGE_OK && nranges > 1 && vi == NULL) {
         serve_byteranges(r, e, ranges, nranges);
         return;
     }
+    if (rr == HTTP_RANGE_OK && nranges > 1)
+        rr = HTTP_RANGE_IGNORE; /* a negotiated variant: the whole of it */
     uint64_t first = ranges[0].first, last = ranges[0].last;
 
     if (rr == HTTP_RANGE_UNSATISFIABLE) {
@@ -241,6 +259,7 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e)
     hs_resp_start(r, rr == HTTP_RANGE_OK ? 206 : 200);
     hs_resp_field_str(r, "Content-Type", e->mime);
     validators(r, e);
+    variant_fields(r, vi);
     hs_resp_field(r, "Accept-Ranges", "bytes", 5);
     if (rr == HTTP_RANGE_OK) {
         char cr[80];
@@ -261,7 +280,37 @@ static void serve_fd(hs_req_t *r, struct static_worker *sw, int fd, const struct
         return;
     }
     entry_prepare(e, name);
-    serve_entry(r, e);
+    serve_entry(r, e, NULL);
+}
+
+/* A negotiated variant: served uncached (the same URL names several files). */
+static void serve_variant(hs_req_t *r, int fd, const struct variant_info *vi, void *arg)
+{
+    (void)arg;
+    static filecache_t nocache; /* max 0: fc_put never keeps an entry */
+    struct stat st;
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        hs_resp_error(r, 404);
+        return;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    struct fc_entry *e = fc_put(&nocache, "", 0, fd, &st, ts.tv_sec);
+    if (e == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    static _Thread_local char ct[128];
+    if (vi->type[0] == '\0')
+        snprintf(ct, sizeof ct, "application/octet-stream");
+    else if (strncmp(vi->type, "text/", 5) == 0 || strcmp(vi->type, "application/json") == 0)
+        snprintf(ct, sizeof ct, "%s; charset=utf-8", vi->type);
+    else
+        snprintf(ct, sizeof ct, "%s", vi->type);
+    entry_prepare(e, SLICE_LIT("x"));
+    e->mime = ct;
+    serve_entry(r, e, vi);
 }
 
 /* -------------------------------------------------------------- listing */
@@ -523,11 +572,14 @@ void static_on_request(hs_req_t *r, void *wctx)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     struct fc_entry *hit = fc_get(&sw->fc, sw->path, (size_t)plen, ts.tv_sec);
     if (hit != NULL) {
-        serve_entry(r, hit);
+        serve_entry(r, hit, NULL);
         return;
     }
     const char *rel = plen == 1 ? "." : sw->path + 1;
     int fd = open_beneath(sw->cfg->rootfd, rel);
+    if (fd == -ENOENT && variants_answer(r, sw->cfg->rootfd, sw->path, (size_t)plen,
+                                         sw->cfg->multiple_choices, serve_variant, sw))
+        return;
     if (fd < 0) {
         hs_resp_error(r, errno_status(-fd));
         return;

@@ -16,6 +16,7 @@ struct static_config {
     size_t file_cache;   /* open files kept per worker, 0 = none */
     int writable;        /* PUT, DELETE, POST */
     int trace;           /* TRACE echoes the request */
+    int multiple_choices; /* 300 when the request does not decide between variants */
     struct write_config write;
 };
 
