@@ -8,6 +8,7 @@ packages=(
   libinih-dev              # INI config files (portico serve --config)
   libcrypt-dev             # crypt(3) for --auth-file passwords
   libjansson-dev           # JSON for PATCH (merge-patch)
+  zlib1g-dev               # gzip on the fly
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it

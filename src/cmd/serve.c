@@ -544,12 +544,13 @@ int cmd_serve(int argc, char **argv)
                 }
             }
         }
-        pool = tpool_new(2);
-        if (pool == NULL) {
-            cmd_error("serve", "cannot start the disk threads: %s", strerror(errno));
-            rc = 1;
-            goto out;
-        }
+    }
+    /* Disk work (fsync, rename) and gzip compression run on these. */
+    pool = tpool_new(2);
+    if (pool == NULL) {
+        cmd_error("serve", "cannot start the disk threads: %s", strerror(errno));
+        rc = 1;
+        goto out;
     }
     sc.write.pool = pool;
     sc.write.auth = auth;

@@ -29,6 +29,7 @@ int fc_init(filecache_t *fc, size_t max)
 static void entry_free(struct fc_entry *e)
 {
     close(e->fd);
+    free(e->gz);
     free(e->key);
     free(e);
 }

@@ -35,6 +35,13 @@ struct fc_entry {
     size_t etag_len;
     char lastmod[32];
     const char *mime;
+    int compressible;           /* a text-like type worth gzip */
+    /* The gzip form, made once on the pool when a client first asks. */
+    char *gz;
+    size_t gzlen;
+    int gz_busy;
+    char gz_etag[72];
+    size_t gz_etag_len;
 };
 
 typedef struct filecache {

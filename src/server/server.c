@@ -842,6 +842,11 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
     }
 }
 
+void *hs_handler_ctx(hs_req_t *r)
+{
+    return r->w->hctx;
+}
+
 loop_t *hs_loop(hs_req_t *r)
 {
     return r->w->loop;

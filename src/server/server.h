@@ -110,6 +110,9 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx);
 void hs_hold(hs_req_t *r);
 void hs_resume(hs_req_t *r);
 
+/* The handler context its worker_init returned for r's worker. */
+void *hs_handler_ctx(hs_req_t *r);
+
 /* The loop of the worker that serves r (for tpool_submit). */
 struct loop;
 struct loop *hs_loop(hs_req_t *r);

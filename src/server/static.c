@@ -2,6 +2,7 @@
 #include "core/log.h"
 #include "http/cond.h"
 #include "http/date.h"
+#include "http/negotiate.h"
 #include "http/path.h"
 #include "server/filecache.h"
 #include "server/mime.h"
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define ALLOW_RO "GET, HEAD, OPTIONS"
 #define ALLOW_RW "GET, HEAD, OPTIONS, PUT, DELETE, POST, PATCH"
@@ -134,6 +136,130 @@ static void entry_prepare(struct fc_entry *e, slice_t name)
     e->etag_len = static_etag(e->etag, &e->st);
     http_date_format(e->lastmod, e->st.st_mtim.tv_sec);
     e->mime = mime_type(name);
+    e->compressible = (strncmp(e->mime, "text/", 5) == 0 || strstr(e->mime, "json") != NULL ||
+                       strstr(e->mime, "javascript") != NULL || strstr(e->mime, "xml") != NULL) &&
+                      e->st.st_size >= STATIC_GZIP_MIN && e->st.st_size <= STATIC_GZIP_MAX;
+    /* the gzip form is another representation: its own strong tag */
+    if (e->etag_len >= 2) {
+        memcpy(e->gz_etag, e->etag, e->etag_len - 1);
+        memcpy(e->gz_etag + e->etag_len - 1, "-gzip\"", 6);
+        e->gz_etag_len = e->etag_len + 5;
+    }
+}
+
+/* ---------------------------------------------------------- gzip on the fly */
+
+struct gz_job {
+    hs_req_t *r;
+    struct fc_entry *e;
+    char *out;
+    size_t outlen;
+};
+
+/* Pool thread: the whole file, gzip-compressed, into memory. */
+static void gz_work(void *arg)
+{
+    struct gz_job *j = arg;
+    size_t size = (size_t)j->e->st.st_size;
+    char *in = malloc(size ? size : 1);
+    size_t cap = compressBound((uLong)size) + 64;
+    char *out = malloc(cap);
+    size_t got = 0;
+    while (in && got < size) {
+        ssize_t k = pread(j->e->fd, in + got, size - got, (off_t)got);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (in == NULL || out == NULL || got != size ||
+        deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+        free(in);
+        free(out);
+        return;
+    }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)size;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    if (deflate(&z, Z_FINISH) == Z_STREAM_END) {
+        j->out = out;
+        j->outlen = z.total_out;
+    } else {
+        free(out);
+    }
+    deflateEnd(&z);
+    free(in);
+}
+
+static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_info *vi);
+
+/* Answers with the gzip form (made already); consumes the reference. */
+static void serve_gz(hs_req_t *r, struct fc_entry *e)
+{
+    const http_request_t *q = &r->req;
+    int pre = 0;
+    if (q->nfields) {
+        struct http_cond cond;
+        http_cond_from_request(q, &cond);
+        pre = http_cond_eval(&cond, 1, slice_make(e->gz_etag, e->gz_etag_len), e->st.st_mtim.tv_sec, 1);
+    }
+    if (pre == 304) {
+        hs_resp_start(r, 304);
+        hs_resp_field(r, "Last-Modified", e->lastmod, HTTP_DATE_LEN);
+        hs_resp_field(r, "ETag", e->gz_etag, e->gz_etag_len);
+        hs_resp_field_str(r, "Vary", "Accept-Encoding");
+        hs_resp_empty(r);
+    } else if (pre) {
+        hs_resp_error(r, pre);
+    } else {
+        hs_resp_start(r, 200);
+        hs_resp_field_str(r, "Content-Type", e->mime);
+        hs_resp_field_str(r, "Content-Encoding", "gzip");
+        hs_resp_field_str(r, "Vary", "Accept-Encoding");
+        hs_resp_field(r, "Last-Modified", e->lastmod, HTTP_DATE_LEN);
+        hs_resp_field(r, "ETag", e->gz_etag, e->gz_etag_len);
+        hs_resp_dynamic(r, e->gz, e->gzlen);
+    }
+    fc_release(e);
+}
+
+static void gz_done(loop_t *l, void *arg)
+{
+    (void)l;
+    struct gz_job *j = arg;
+    struct fc_entry *e = j->e;
+    e->gz_busy = 0;
+    if (j->out != NULL && e->gz == NULL) {
+        e->gz = j->out;
+        e->gzlen = j->outlen;
+        j->out = NULL;
+    }
+    free(j->out);
+    hs_req_t *r = j->r;
+    free(j);
+    if (r->conn == NULL)
+        fc_release(e);
+    else if (e->gz != NULL)
+        serve_gz(r, e);
+    else
+        serve_entry(r, e, NULL); /* compression failed: the identity form */
+    hs_resume(r);
+}
+
+/* Would the client take gzip over identity for this file? Only when it says
+ * so (Accept-Encoding present), for whole GET/HEAD answers. */
+static int wants_gzip(const http_request_t *q, const struct fc_entry *e)
+{
+    if (!e->compressible || (q->method_id != HTTP_M_GET && q->method_id != HTTP_M_HEAD))
+        return 0;
+    const http_field_t *ae = http_find_field(q, "accept-encoding");
+    if (ae == NULL || http_find_field(q, "range") != NULL)
+        return 0;
+    int qg = neg_q_coding(ae->value, 1, SLICE_LIT("gzip"));
+    int qi = neg_q_coding(ae->value, 1, SLICE_LIT(""));
+    return qg > 0 && qg >= qi;
 }
 
 /* Several ranges: 206 with a multipart/byteranges body (RFC 9110 §14.6),
@@ -208,6 +334,25 @@ static void variant_fields(hs_req_t *r, const struct variant_info *vi)
 static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_info *vi)
 {
     const http_request_t *q = &r->req;
+    if (vi == NULL && q->nfields && wants_gzip(q, e)) {
+        if (e->gz != NULL) {
+            serve_gz(r, e);
+            return;
+        }
+        struct static_worker *sw = hs_handler_ctx(r);
+        struct gz_job *j = sw && sw->cfg->write.pool && !e->gz_busy ? calloc(1, sizeof *j) : NULL;
+        if (j != NULL) {
+            j->r = r;
+            j->e = e;
+            if (tpool_submit(sw->cfg->write.pool, hs_loop(r), gz_work, gz_done, j) == 0) {
+                e->gz_busy = 1;
+                hs_hold(r);
+                return;
+            }
+            free(j);
+        }
+        /* being compressed for another request, or no pool: identity now */
+    }
     slice_t etag = slice_make(e->etag, e->etag_len);
     time_t mtime = e->st.st_mtim.tv_sec;
     uint64_t size = (uint64_t)e->st.st_size;
@@ -260,6 +405,8 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_in
     hs_resp_field_str(r, "Content-Type", e->mime);
     validators(r, e);
     variant_fields(r, vi);
+    if (vi == NULL && e->compressible)
+        hs_resp_field_str(r, "Vary", "Accept-Encoding"); /* a gzip form exists too */
     hs_resp_field(r, "Accept-Ranges", "bytes", 5);
     if (rr == HTTP_RANGE_OK) {
         char cr[80];

@@ -9,6 +9,11 @@
 #include "server/server.h"
 #include "server/write.h"
 
+/* Files of a text-like type between these sizes are also offered gzipped,
+ * compressed once on the pool and kept with the open-file cache entry. */
+#define STATIC_GZIP_MIN 1024
+#define STATIC_GZIP_MAX (8 * 1024 * 1024)
+
 struct static_config {
     int rootfd;          /* O_DIRECTORY fd of the served directory */
     int list;            /* HTML listing for directories without index.html */

@@ -128,3 +128,52 @@ def test_300_when_request_does_not_choose(srv300):
 def test_existing_file_is_not_negotiated(srv):
     r = get(srv.port, "/doc.json", [("Accept", "text/html")])
     assert r.status == 200 and r.body == FILES["doc.json"] and r.header("Vary") is None
+
+
+# ------------------------------------------------------------------ gzip on the fly
+
+@pytest.fixture(scope="module")
+def gzsrv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gz")
+    (d / "big.txt").write_bytes(b"hello portico " * 1000)
+    (d / "tiny.txt").write_bytes(b"tiny\n")
+    (d / "blob.bin").write_bytes(bytes(range(256)) * 40)
+    s = start_serve(d, d.parent, tag="gz")
+    yield s, d
+    s.stop()
+    assert not s.sanitizer_report()
+
+
+def test_gzip_on_the_fly(gzsrv):
+    s, d = gzsrv
+    plain = get(s.port, "/big.txt")
+    assert plain.header("Content-Encoding") is None and plain.header("Vary") == "Accept-Encoding"
+    for _ in range(2):  # compressed once, then served from the cache entry
+        r = get(s.port, "/big.txt", [("Accept-Encoding", "gzip, br")])
+        assert r.status == 200
+        assert r.header("Content-Encoding") == "gzip"
+        assert r.header("Transfer-Encoding") == "chunked"
+        assert r.header("Vary") == "Accept-Encoding"
+        assert gzip.decompress(r.body) == (d / "big.txt").read_bytes()
+        assert r.header("ETag") != plain.header("ETag")
+    # its own validator: 304 for the gzip tag
+    r = get(s.port, "/big.txt", [("Accept-Encoding", "gzip"), ("If-None-Match", r.header("ETag"))])
+    assert r.status == 304 and r.header("Vary") == "Accept-Encoding"
+    h = get(s.port, "/big.txt", [("Accept-Encoding", "gzip")], method="HEAD")
+    assert h.status == 200 and h.header("Content-Encoding") == "gzip" and h.body == b""
+
+
+@pytest.mark.parametrize("ae", ["gzip;q=0", "identity", "br", "gzip;q=0.5, identity"])
+def test_gzip_only_when_preferred(gzsrv, ae):
+    s, d = gzsrv
+    r = get(s.port, "/big.txt", [("Accept-Encoding", ae)])
+    assert r.status == 200 and r.header("Content-Encoding") is None
+    assert r.body == (d / "big.txt").read_bytes()
+
+
+def test_gzip_not_for_small_binary_or_ranges(gzsrv):
+    s, d = gzsrv
+    assert get(s.port, "/tiny.txt", [("Accept-Encoding", "gzip")]).header("Content-Encoding") is None
+    assert get(s.port, "/blob.bin", [("Accept-Encoding", "gzip")]).header("Content-Encoding") is None
+    r = get(s.port, "/big.txt", [("Accept-Encoding", "gzip"), ("Range", "bytes=0-4")])
+    assert r.status == 206 and r.body == b"hello" and r.header("Content-Encoding") is None
