@@ -58,7 +58,7 @@ $(BIN): $(CMD_OBJ) $(LIB)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(DEPS_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -MF $@.d -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
 run: $(BIN)
 	./$(BIN) $(RUN_ARGS)

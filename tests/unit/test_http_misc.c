@@ -17,6 +17,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "http/cond.h"
 #include "http/date.h"
 #include "http/limits.h"
@@ -24,33 +26,6 @@
 #include "http/path.h"
 
 /* ------------------------------------------------------------ guard pages */
-
-typedef struct guard {
-    char *base;
-    char *end;      /* first byte of the PROT_NONE page */
-    size_t maplen;
-} guard_t;
-
-static void guard_init(guard_t *g, size_t cap)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t acc = (cap + page - 1) / page * page;
-    char *p = mmap(NULL, acc + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(p != MAP_FAILED);
-    assert_int_equal(mprotect(p + acc, page, PROT_NONE), 0);
-    g->base = p;
-    g->end = p + acc;
-    g->maplen = acc + page;
-}
-
-static char *guard_put(guard_t *g, const char *src, size_t n)
-{
-    assert_true(n <= (size_t)(g->end - g->base));
-    char *p = g->end - n;
-    if (n > 0)
-        memcpy(p, src, n);
-    return p;
-}
 
 /* n writable bytes right before the guard, filled with a sentinel. */
 static char *guard_room(guard_t *g, size_t n)

@@ -25,44 +25,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "guard.h"
+
 #include "http/limits.h"
 #include "http/parse.h"
 
 /* ------------------------------------------------------------ guard pages */
 
-typedef struct guard {
-    char *base;     /* start of the mapping */
-    char *end;      /* first byte of the PROT_NONE page */
-    size_t maplen;
-} guard_t;
-
-static void guard_init(guard_t *g, size_t cap)
-{
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    size_t acc = (cap + page - 1) / page * page;
-    char *p = mmap(NULL, acc + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    assert_true(p != MAP_FAILED);
-    assert_int_equal(mprotect(p + acc, page, PROT_NONE), 0);
-    g->base = p;
-    g->end = p + acc;
-    g->maplen = acc + page;
-}
-
-static void guard_dispose(guard_t *g)
-{
-    munmap(g->base, g->maplen);
-}
-
 /* Copies n bytes so that the last one is right before the guard page. */
-static char *guard_put(guard_t *g, const char *src, size_t n)
-{
-    assert_true(n <= (size_t)(g->end - g->base));
-    char *p = g->end - n;
-    if (n > 0)
-        memcpy(p, src, n);
-    return p;
-}
-
 static guard_t g_in;      /* request bytes */
 static guard_t g_fields;  /* the caller's field array, max_fields entries */
 
