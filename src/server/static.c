@@ -5,6 +5,7 @@
 #include "http/negotiate.h"
 #include "http/path.h"
 #include "server/filecache.h"
+#include "server/html.h"
 #include "server/mime.h"
 #include "server/variants.h"
 
@@ -472,22 +473,6 @@ struct entry {
 static int entry_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
-}
-
-static int html_escape(buf_t *b, const char *s)
-{
-    int rc = 0;
-    for (; *s && rc == 0; s++) {
-        switch (*s) {
-        case '&': rc = buf_append(b, "&amp;", 5); break;
-        case '<': rc = buf_append(b, "&lt;", 4); break;
-        case '>': rc = buf_append(b, "&gt;", 4); break;
-        case '"': rc = buf_append(b, "&quot;", 6); break;
-        case '\'': rc = buf_append(b, "&#39;", 5); break;
-        default: rc = buf_append(b, s, 1); break;
-        }
-    }
-    return rc;
 }
 
 static int bprintf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 #include "server/variants.h"
 #include "http/negotiate.h"
 #include "http/path.h"
+#include "server/html.h"
 #include "server/mime.h"
 
 #include <ctype.h>
@@ -131,21 +132,6 @@ static int open_beneath(int dirfd, const char *rel, int flags)
     return fd < 0 ? -errno : (int)fd;
 }
 
-static int html_append(buf_t *b, const char *s)
-{
-    int rc = 0;
-    for (; *s && rc == 0; s++) {
-        switch (*s) {
-        case '&': rc = buf_append(b, "&amp;", 5); break;
-        case '<': rc = buf_append(b, "&lt;", 4); break;
-        case '>': rc = buf_append(b, "&gt;", 4); break;
-        case '"': rc = buf_append(b, "&quot;", 6); break;
-        default: rc = buf_append(b, s, 1); break;
-        }
-    }
-    return rc;
-}
-
 /* 406 and 300 carry the list of variants, as links. */
 static void list_answer(hs_req_t *r, int status, const char *dirpath, struct variant *v, size_t n)
 {
@@ -154,9 +140,9 @@ static void list_answer(hs_req_t *r, int status, const char *dirpath, struct var
     int rc = buf_append(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", 58);
     char title[64];
     snprintf(title, sizeof title, "%d %s", status, status == 300 ? "Multiple Choices" : "Not Acceptable");
-    rc = rc ? rc : html_append(b, title);
+    rc = rc ? rc : html_escape(b, title);
     rc = rc ? rc : buf_append(b, "</title></head><body><h1>", 25);
-    rc = rc ? rc : html_append(b, title);
+    rc = rc ? rc : html_escape(b, title);
     rc = rc ? rc : buf_append(b, "</h1>\n<ul>\n", 11);
     hs_resp_start(r, status);
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -171,14 +157,14 @@ static void list_answer(hs_req_t *r, int status, const char *dirpath, struct var
         if (status == 300 && k > 0 && (size_t)k < sizeof link)
             hs_resp_field(r, "Link", link, (size_t)k);
         rc = buf_append(b, "<li><a href=\"", 13);
-        rc = rc ? rc : html_append(b, enc);
+        rc = rc ? rc : html_escape(b, enc);
         rc = rc ? rc : buf_append(b, "\">", 2);
-        rc = rc ? rc : html_append(b, v[i].file);
+        rc = rc ? rc : html_escape(b, v[i].file);
         rc = rc ? rc : buf_append(b, "</a>", 4);
         char desc[200];
         snprintf(desc, sizeof desc, " %s%s%s%s%s", v[i].type, v[i].lang[0] ? " " : "", v[i].lang,
                  v[i].coding[0] ? " " : "", v[i].coding);
-        rc = rc ? rc : html_append(b, desc);
+        rc = rc ? rc : html_escape(b, desc);
         rc = rc ? rc : buf_append(b, "</li>\n", 6);
     }
     rc = rc ? rc : buf_append(b, "</ul></body></html>\n", 20);
