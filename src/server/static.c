@@ -1,4 +1,5 @@
 #include "server/static.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "http/cond.h"
 #include "http/date.h"
@@ -36,18 +37,6 @@ struct static_worker {
     char allow_ro[64], allow_rw[64];
 };
 
-/* Opens `rel` below `dirfd`; the kernel refuses any path that would leave
- * it (.., absolute symlinks, symlinks pointing outside, magic links). */
-static int open_beneath(int dirfd, const char *rel)
-{
-    struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-    return fd < 0 ? -errno : (int)fd;
-}
-
 int static_check_root(const char *dir, int *rootfd, char *err, size_t errlen)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -57,7 +46,7 @@ int static_check_root(const char *dir, int *rootfd, char *err, size_t errlen)
     }
     /* openat2 exists since Linux 5.6; refuse to serve without it rather
      * than fall back to a check done in user space. */
-    int probe = open_beneath(fd, ".");
+    int probe = fs_open_beneath(fd, ".", O_RDONLY | O_NONBLOCK);
     if (probe < 0) {
         snprintf(err, errlen, "cannot open files beneath '%s' safely (openat2): %s", dir,
                  strerror(-probe));
@@ -708,7 +697,7 @@ void static_on_request(hs_req_t *r, void *wctx)
         return;
     }
     const char *rel = plen == 1 ? "." : sw->path + 1;
-    int fd = open_beneath(sw->cfg->rootfd, rel);
+    int fd = fs_open_beneath(sw->cfg->rootfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd == -ENOENT && variants_answer(r, sw->cfg->rootfd, sw->path, (size_t)plen,
                                          sw->cfg->multiple_choices, serve_variant, sw))
         return;
@@ -728,7 +717,7 @@ void static_on_request(hs_req_t *r, void *wctx)
             redirect_slash(r, sw, (size_t)plen);
             return;
         }
-        int idx = open_beneath(fd, "index.html");
+        int idx = fs_open_beneath(fd, "index.html", O_RDONLY | O_NONBLOCK);
         if (idx >= 0 && fstat(idx, &st) == 0 && S_ISREG(st.st_mode)) {
             close(fd);
             serve_fd(r, sw, idx, &st, (size_t)plen, SLICE_LIT("index.html"), ts.tv_sec);

@@ -1,4 +1,5 @@
 #include "server/variants.h"
+#include "core/fs.h"
 #include "http/negotiate.h"
 #include "http/path.h"
 #include "server/html.h"
@@ -122,16 +123,6 @@ static int field_joined(const http_request_t *q, const char *name, char *buf, si
     return found;
 }
 
-static int open_beneath(int dirfd, const char *rel, int flags)
-{
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK),
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-    return fd < 0 ? -errno : (int)fd;
-}
-
 /* 406 and 300 carry the list of variants, as links. */
 static void list_answer(hs_req_t *r, int status, const char *dirpath, struct variant *v, size_t n)
 {
@@ -193,7 +184,7 @@ int variants_answer(hs_req_t *r, int rootfd, const char *path, size_t plen, int 
         return 0;
     memcpy(dir, path, dlen + 1); /* "/a/b/" with its slash */
     dir[dlen + 1] = '\0';
-    int dfd = open_beneath(rootfd, dlen == 0 ? "." : dir + 1, O_RDONLY | O_DIRECTORY);
+    int dfd = fs_open_beneath(rootfd, dlen == 0 ? "." : dir + 1, O_RDONLY | O_DIRECTORY);
     if (dfd < 0)
         return 0;
 
@@ -257,7 +248,7 @@ int variants_answer(hs_req_t *r, int rootfd, const char *path, size_t plen, int 
         close(dfd);
         return 1;
     }
-    int fd = open_beneath(dfd, v[best].file, O_RDONLY);
+    int fd = fs_open_beneath(dfd, v[best].file, O_RDONLY | O_NONBLOCK);
     close(dfd);
     if (fd < 0) {
         free(v);

@@ -1,4 +1,5 @@
 #include "server/write.h"
+#include "core/fs.h"
 #include "core/log.h"
 #include "http/cond.h"
 #include "http/mergepatch.h"
@@ -69,22 +70,11 @@ static unsigned stripe_of(const char *p, size_t n)
     return h % WRITE_STRIPES;
 }
 
-static int open_beneath(int dirfd, const char *rel, int flags)
-{
-    struct open_how how = {
-        /* openat2 refuses O_NOCTTY with O_PATH */
-        .flags = (uint64_t)(flags | O_CLOEXEC | ((flags & O_PATH) ? 0 : O_NOCTTY)),
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-    return fd < 0 ? -errno : (int)fd;
-}
-
 /* Opens a regular file for reading; never waits on a FIFO or device.
  * Returns the fd or -errno (-EINVAL for anything but a regular file). */
 static int open_regular(int rootfd, const char *rel)
 {
-    int fd = open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK);
+    int fd = fs_open_beneath(rootfd, rel, O_RDONLY | O_NONBLOCK);
     if (fd < 0)
         return fd;
     struct stat st;
@@ -188,7 +178,7 @@ static void finish(struct wreq *w)
 static int target_state(struct wreq *w, int *exists, char *etag, size_t *etag_len, time_t *mtime)
 {
     const char *rel = w->path + 1;
-    int fd = open_beneath(w->cfg->rootfd, rel, O_PATH);
+    int fd = fs_open_beneath(w->cfg->rootfd, rel, O_PATH);
     *exists = 0;
     *etag_len = 0;
     *mtime = 0;
@@ -784,7 +774,7 @@ static void proceed(struct wreq *w)
         run_on_pool(w, delete_work, job_done);
         return;
     }
-    int fd = open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
+    int fd = fs_open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         w->io_errno = -fd;
         w->status = fd == -ENOENT || fd == -ENOTDIR ? 409 : errno_status(-fd);
@@ -817,7 +807,7 @@ static void proceed(struct wreq *w)
 static void delete_work(void *arg)
 {
     struct wreq *w = arg;
-    int fd = open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
+    int fd = fs_open_beneath(w->cfg->rootfd, w->dir, O_RDONLY | O_DIRECTORY);
     if (fd < 0) {
         w->status = fd == -ENOENT || fd == -ENOTDIR ? 404 : errno_status(-fd);
         w->io_errno = -fd;
