@@ -14,7 +14,7 @@
 # output to build/fuzz/<name>.log. Exits non-zero if any target failed.
 
 FUZZ_SECONDS  ?= 60
-FUZZ_TARGETS  ?= request chunked date dns multipart negotiate
+FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch
 FUZZ_CC       ?= clang-14
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_TIMEOUT  ?= 10
@@ -63,7 +63,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | $(FUZZ_DEPS_OK)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MF $@.d -o $@ $< $(FUZZ_LIB) -lpthread
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MF $@.d -o $@ $< $(FUZZ_LIB) -ljansson -lpthread
 
 build: $(FUZZ_BINS)
 
