@@ -39,22 +39,9 @@
 
 #include "core/slice.h"
 #include "core/sock.h"
+#include "dns/limits.h"
 #include "dns/msg.h"
 
-/* glibc's MAXNS, MAXDNSRCH, RES_MAXNDOTS, RES_MAXRETRANS, RES_MAXRETRY. */
-#define DNS_CONF_NS_MAX         3u
-#define DNS_CONF_SEARCH_MAX     6u
-#define DNS_CONF_NDOTS_MAX      15u
-#define DNS_CONF_TIMEOUT_MAX    30u
-#define DNS_CONF_ATTEMPTS_MAX   5u
-/* glibc's RES_TIMEOUT, RES_DFLRETRY and ndots default. */
-#define DNS_CONF_TIMEOUT_DEF    5u
-#define DNS_CONF_ATTEMPTS_DEF   2u
-#define DNS_CONF_NDOTS_DEF      1u
-/* Largest file dns_conf_load() reads: resolv.conf and hosts. Ad-blocking
- * hosts files run to a few MiB. */
-#define DNS_CONF_RESOLV_FILE_MAX (64u * 1024u)
-#define DNS_CONF_HOSTS_FILE_MAX  (64u * 1024u * 1024u)
 
 /* ------------------------------------------------------------- hosts */
 

@@ -32,4 +32,39 @@
  * bytes), the NUL. */
 #define DNS_NAME_STR_MAX    1005u
 
+/* --- resolv.conf and hosts (conf.h) --- */
+/* glibc's MAXNS, MAXDNSRCH, RES_MAXNDOTS, RES_MAXRETRANS, RES_MAXRETRY. */
+#define DNS_CONF_NS_MAX         3u
+#define DNS_CONF_SEARCH_MAX     6u
+#define DNS_CONF_NDOTS_MAX      15u
+#define DNS_CONF_TIMEOUT_MAX    30u
+#define DNS_CONF_ATTEMPTS_MAX   5u
+/* glibc's RES_TIMEOUT, RES_DFLRETRY and ndots default. */
+#define DNS_CONF_TIMEOUT_DEF    5u
+#define DNS_CONF_ATTEMPTS_DEF   2u
+#define DNS_CONF_NDOTS_DEF      1u
+/* Largest file dns_conf_load() reads: resolv.conf and hosts. Ad-blocking
+ * hosts files run to a few MiB. */
+#define DNS_CONF_RESOLV_FILE_MAX (64u * 1024u)
+#define DNS_CONF_HOSTS_FILE_MAX  (64u * 1024u * 1024u)
+
+/* --- the stub resolver (stub.h) --- */
+/* Names asked at most: as is, and each search domain. */
+#define DNS_STUB_NAMES_MAX      (DNS_CONF_SEARCH_MAX + 1u)
+/* Random bytes dns_stub_start() takes: 2 per name's query ID, 1 for
+ * `rotate`, the rest kept for later use. */
+#define DNS_STUB_RANDOM_LEN     32u
+/* CNAMEs followed in one answer section. */
+#define DNS_STUB_CHAIN_MAX      16u
+/* Records of each section kept in the result; more are counted in the
+ * section's `skipped`. */
+#define DNS_STUB_SECTION_MAX    512u
+/* Largest query: header, question, OPT. */
+#define DNS_STUB_QUERY_MAX      (DNS_HEADER_LEN + DNS_NAME_MAX + 4u + 11u)
+
+/* --- the stub on the loop (resolve.h) --- */
+/* Largest UDP reply read; longer datagrams are dropped (counted in
+ * dns_resolve_dropped). Servers send at most our EDNS0 payload, 1232. */
+#define DNS_RESOLVE_UDP_RX      4096u
+
 #endif

@@ -24,9 +24,6 @@
 #include "dns/conf.h"
 #include "dns/stub.h"
 
-/* Largest UDP reply read; longer datagrams are dropped (counted in
- * dns_resolve_dropped). Servers send at most our EDNS0 payload, 1232. */
-#define DNS_RESOLVE_UDP_RX      4096u
 
 typedef struct dns_resolve dns_resolve_t;
 

@@ -81,18 +81,6 @@
 #include "dns/conf.h"
 #include "dns/msg.h"
 
-/* Names asked at most: as is, and each search domain. */
-#define DNS_STUB_NAMES_MAX      (DNS_CONF_SEARCH_MAX + 1u)
-/* Random bytes dns_stub_start() takes: 2 per name's query ID, 1 for
- * `rotate`, the rest kept for later use. */
-#define DNS_STUB_RANDOM_LEN     32u
-/* CNAMEs followed in one answer section. */
-#define DNS_STUB_CHAIN_MAX      16u
-/* Records of each section kept in the result; more are counted in the
- * section's `skipped`. */
-#define DNS_STUB_SECTION_MAX    512u
-/* Largest query: header, question, OPT. */
-#define DNS_STUB_QUERY_MAX      (DNS_HEADER_LEN + DNS_NAME_MAX + 4u + 11u)
 
 typedef struct dns_stub dns_stub_t;
 
