@@ -225,6 +225,8 @@ static void gz_done(loop_t *l, void *arg)
         e->gz = j->out;
         e->gzlen = j->outlen;
         j->out = NULL;
+    } else if (e->gz == NULL) {
+        e->compressible = 0; /* failed once: identity from now on, never a retry loop */
     }
     free(j->out);
     hs_req_t *r = j->r;
