@@ -67,4 +67,20 @@
  * dns_resolve_dropped). Servers send at most our EDNS0 payload, 1232. */
 #define DNS_RESOLVE_UDP_RX      4096u
 
+/* --- cache (cache.h) --- */
+/* Shards of dns_cache_new(), each with its own lock; the byte cap is split
+ * evenly among them. dns_cache_new_shards() takes 1..DNS_CACHE_SHARDS_MAX,
+ * a power of two. */
+#define DNS_CACHE_SHARDS        16u
+#define DNS_CACHE_SHARDS_MAX    256u
+/* RFC 2181 §8: a TTL with the top bit set is read as 0. */
+#define DNS_TTL_SANE_MAX        0x7fffffffu
+/* Longest a positive entry is kept: one day (unbound's cache-max-ttl). */
+#define DNS_CACHE_TTL_MAX       86400u
+/* Longest a negative entry is kept: RFC 2308 §5 finds one to three hours
+ * work well; three. */
+#define DNS_CACHE_NEG_TTL_MAX   10800u
+/* Hash buckets a shard starts with; doubled when entries outnumber them. */
+#define DNS_CACHE_BUCKETS_MIN   16u
+
 #endif
