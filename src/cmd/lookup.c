@@ -145,21 +145,9 @@ static int parse_server(const char *s, addr_t *a)
         return -EINVAL;
     if (host[0] == '\0')
         return -EINVAL;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_NUMERICHOST;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+    char err[ERR_MAX];
+    if (addr_literal(host, p, family, 0, a, err, sizeof err) != 1)
         return -EINVAL;
-    memset(a, 0, sizeof *a);
-    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
-    a->len = res->ai_addrlen;
-    freeaddrinfo(res);
-    if (a->ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons(p);
-    else
-        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(p);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "core/loop.h"
 #include "core/sock.h"
 #include "core/workers.h"
+#include "dns/hostaddr.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -1139,9 +1140,8 @@ int cmd_nc(int argc, char **argv)
         return EXIT_USAGE;
     if (done)
         return 0;
-    int socktype = nc.o.udp ? SOCK_DGRAM : SOCK_STREAM;
-    nc.naddrs = addr_resolve(nc.o.host, nc.o.port, nc.o.family, socktype, nc.o.listen,
-                             nc.addrs, NC_MAX_ADDRS, err, sizeof err);
+    nc.naddrs = dns_hostaddr_sync(nc.o.host, nc.o.port, nc.o.family, nc.o.listen,
+                                  nc.addrs, NC_MAX_ADDRS, err, sizeof err);
     if (nc.naddrs < 0) {
         cmd_error("nc", "%s", err);
         log_close();

@@ -10,6 +10,7 @@
 #include "core/loop.h"
 #include "core/workers.h"
 #include "core/tpool.h"
+#include "dns/hostaddr.h"
 #include "server/auth.h"
 #include "server/filecache.h"
 #include "server/mime.h"
@@ -466,8 +467,8 @@ int cmd_serve(int argc, char **argv)
             return EXIT_USAGE;
         }
         int room = HS_MAX_LISTEN - o.hs.nlisten;
-        int n = room > 0 ? addr_resolve(host, port, AF_UNSPEC, SOCK_STREAM, 1,
-                                        &o.hs.listen[o.hs.nlisten], room, err, sizeof err)
+        int n = room > 0 ? dns_hostaddr_sync(host, port, AF_UNSPEC, 1, &o.hs.listen[o.hs.nlisten],
+                                             room, err, sizeof err)
                          : -1;
         if (n < 0) {
             cmd_error("serve", "%s", room > 0 ? err : "too many listen addresses");

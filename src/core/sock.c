@@ -4,10 +4,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,7 +55,7 @@ int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
         }
         memcpy(tmp, h, hl);
         tmp[hl] = '\0';
-        char *zone = strchr(tmp, '%'); /* fe80::1%eth0: the zone is for getaddrinfo */
+        char *zone = strchr(tmp, '%'); /* fe80::1%eth0: the zone is checked later */
         if (zone != NULL)
             *zone = '\0';
         if (inet_pton(AF_INET6, tmp, &a6) != 1 || (zone != NULL && zone[1] == '\0')) {
@@ -88,55 +89,68 @@ int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
     return 0;
 }
 
-int addr_resolve(const char *host, uint16_t port, int family, int socktype,
-                 int passive, addr_t *out, int max, char *err, size_t errlen)
+/* One address literal into a: IPv4 dotted quad, or IPv6 with an optional
+ * %zone (an interface name or index). Returns 0, or -1 when s is not one. */
+static int literal_parse(const char *s, uint16_t port, addr_t *a)
 {
-    struct addrinfo hints = { 0 }, *res = NULL;
-    char svc[8];
-    hints.ai_family = family;
-    hints.ai_socktype = socktype;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    snprintf(svc, sizeof svc, "%u", (unsigned)port);
+    memset(a, 0, sizeof *a);
+    struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+    if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        in->sin_port = htons(port);
+        a->len = sizeof *in;
+        return 0;
+    }
+    char tmp[HOST_MAX];
+    size_t n = strlen(s);
+    if (n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, s, n + 1);
+    char *zone = strchr(tmp, '%');
+    if (zone != NULL)
+        *zone++ = '\0';
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+    if (inet_pton(AF_INET6, tmp, &in6->sin6_addr) != 1)
+        return -1;
+    if (zone != NULL) {
+        char *end;
+        unsigned long idx = strtoul(zone, &end, 10);
+        if (*zone == '\0' || (*end != '\0' && (idx = if_nametoindex(zone)) == 0)
+            || idx > UINT32_MAX)
+            return -1;
+        in6->sin6_scope_id = (uint32_t)idx;
+    }
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    a->len = sizeof *in6;
+    return 0;
+}
 
-    if (host != NULL && *host == '\0')
-        host = NULL;
-    if (host == NULL && passive && family == AF_UNSPEC) {
+int addr_literal(const char *host, uint16_t port, int family, int passive,
+                 addr_t *out, char *err, size_t errlen)
+{
+    if (host == NULL || *host == '\0') {
+        if (!passive)
+            return 0;
         /* Every address: one IPv6 wildcard socket that also takes IPv4,
          * falling back to 0.0.0.0 where IPv6 is missing. */
-        int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        family = fd == -1 ? AF_INET : AF_INET6;
-        if (fd != -1)
-            close(fd);
-        hints.ai_family = family;
+        if (family == AF_UNSPEC) {
+            int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            family = fd == -1 ? AF_INET : AF_INET6;
+            if (fd != -1)
+                close(fd);
+        }
+        literal_parse(family == AF_INET6 ? "::" : "0.0.0.0", port, out);
+        return 1;
     }
-    int rc = getaddrinfo(host, svc, &hints, &res);
-    if (rc != 0) {
-        const char *why = rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc);
-        if (rc == EAI_ADDRFAMILY || rc == EAI_NODATA || rc == EAI_NONAME)
-            if (family == AF_INET || family == AF_INET6)
-                why = family == AF_INET ? "no IPv4 address for this name"
-                                        : "no IPv6 address for this name";
-        snprintf(err, errlen, "cannot resolve '%s': %s", host ? host : "*", why);
+    if (literal_parse(host, port, out) < 0)
+        return 0;
+    if (family != AF_UNSPEC && out->ss.ss_family != family) {
+        snprintf(err, errlen, "cannot use '%s': not an %s address", host,
+                 family == AF_INET ? "IPv4" : "IPv6");
         return -1;
     }
-    int n = 0;
-    for (struct addrinfo *ai = res; ai != NULL && n < max; ai = ai->ai_next) {
-        int dup = 0;
-        for (int i = 0; i < n; i++)
-            if (out[i].len == ai->ai_addrlen && memcmp(&out[i].ss, ai->ai_addr, ai->ai_addrlen) == 0)
-                dup = 1;
-        if (dup)
-            continue;
-        memcpy(&out[n].ss, ai->ai_addr, ai->ai_addrlen);
-        out[n].len = ai->ai_addrlen;
-        n++;
-    }
-    freeaddrinfo(res);
-    if (n == 0) {
-        snprintf(err, errlen, "cannot resolve '%s': no usable address", host ? host : "*");
-        return -1;
-    }
-    return n;
+    return 1;
 }
 
 uint16_t addr_port(const addr_t *a)

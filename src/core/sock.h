@@ -29,12 +29,14 @@ int port_parse(const char *s, uint16_t *port);
 int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
                char *err, size_t errlen);
 
-/* Resolves host (NULL or "" meaning every local address when `passive`) and
- * port into at most `max` addresses of `family` (AF_UNSPEC, AF_INET or
- * AF_INET6) for `socktype`. Blocking: call at start-up, never on a loop.
- * Returns the count (>= 1), or -1 with the resolver's message in err. */
-int addr_resolve(const char *host, uint16_t port, int family, int socktype,
-                 int passive, addr_t *out, int max, char *err, size_t errlen);
+/* An address literal into *out with port set: "127.0.0.1", "::1",
+ * "fe80::1%eth0"; NULL or "" is the wildcard when `passive` (IPv6 "::",
+ * which takes IPv4 too, or 0.0.0.0 where IPv6 is missing). family
+ * (AF_UNSPEC, AF_INET or AF_INET6) restricts it. Returns 1, 0 when host is
+ * a name to look up (dns/hostaddr.h does both), or -1 with err set for a
+ * literal of the other family. */
+int addr_literal(const char *host, uint16_t port, int family, int passive,
+                 addr_t *out, char *err, size_t errlen);
 
 /* Formats "1.2.3.4:80" or "[::1]:80" into buf (ADDR_STRLEN bytes). */
 const char *addr_format(const addr_t *a, char *buf, size_t len);
