@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static uint64_t hash_key(const char *k, size_t n)
@@ -28,6 +29,8 @@ int fc_init(filecache_t *fc, size_t max)
 
 static void entry_free(struct fc_entry *e)
 {
+    if (e->map != NULL)
+        munmap((void *)e->map, e->maplen);
     close(e->fd);
     free(e->gz);
     free(e->key);
@@ -141,5 +144,12 @@ struct fc_entry *fc_put(filecache_t *fc, const char *key, size_t klen, int fd,
     e->cached = 1;
     e->refs++;
     fc->count++;
+    if (st->st_size > 0 && (uint64_t)st->st_size <= FC_MAP_MAX) {
+        void *m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+        if (m != MAP_FAILED) {
+            e->map = m;
+            e->maplen = (size_t)st->st_size;
+        }
+    }
     return e;
 }

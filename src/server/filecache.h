@@ -18,12 +18,18 @@
 
 #define FC_REVALIDATE_SEC 1
 #define FC_MAX_ENTRIES    1024
+/* Cached files up to this size are also mapped read-only, so that a
+ * response sends head and bytes with one sendmsg() (see
+ * hs_resp_file_mapped); larger ones leave with sendfile(). */
+#define FC_MAP_MAX        (16u * 1024)
 
 struct fc_entry {
     char *key;
     size_t klen;
     uint64_t hash;
     int fd;
+    const char *map;            /* the whole file, or NULL; see FC_MAP_MAX */
+    size_t maplen;
     struct stat st;
     time_t opened;              /* monotonic seconds */
     unsigned refs;              /* responses in flight, +1 while cached */

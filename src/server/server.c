@@ -25,6 +25,10 @@
 #define HS_ALOG_CAP      (256u * 1024u)
 #define HS_ALOG_EVERY_MS 1000u
 #define HS_SENDFILE_MAX  (1u << 30)
+/* A connection's timer armed for at most this much earlier than a new
+ * deadline is left alone: it fires early and moves itself on. Keeps the
+ * heap untouched on most requests of a kept-alive connection. */
+#define HS_TIMER_LAZY_MS 1000u
 
 enum { C_READ, C_WRITE, C_DISCARD, C_LINGER, C_BODY, C_WAIT };
 enum { F_DONE, F_AGAIN, F_ERR };
@@ -37,6 +41,7 @@ struct hs_conn {
     uint32_t rlen, rpos;     /* bytes in rbuf; start of the current request */
     http_parse_state_t ps;
     ptimer_t timer;
+    uint64_t deadline;       /* when the timer is really due (loop ms) */
     uint8_t state;
     uint8_t close_after;     /* close once the current response is out */
     uint8_t linger;          /* and read what the client still sends first */
@@ -45,6 +50,7 @@ struct hs_conn {
     uint32_t nreq;
     int file_fd;
     void (*file_release)(void *);   /* NULL: the engine owns file_fd */
+    const char *file_map;    /* non-NULL: the file's bytes are mapped here */
     void *file_ref;
     off_t file_off;
     uint64_t file_left;
@@ -332,6 +338,7 @@ static void conn_drop_file(struct hs_conn *c)
         close(c->file_fd);
     c->file_fd = -1;
     c->file_release = NULL;
+    c->file_map = NULL;
     c->file_left = 0;
 }
 
@@ -389,7 +396,12 @@ static void conn_close(struct hs_conn *c)
 
 static void conn_timer_set(struct hs_conn *c, uint32_t ms)
 {
-    loop_timer_set(c->w->loop, &c->timer, ms);
+    loop_t *l = c->w->loop;
+    c->deadline = loop_now(l) + ms;
+    if (timer_armed(&c->timer) && c->deadline >= c->timer.when
+        && c->deadline - c->timer.when <= HS_TIMER_LAZY_MS)
+        return; /* on_conn_timer re-arms it for the rest */
+    loop_timer_set(l, &c->timer, ms);
 }
 
 static void start_linger(struct hs_conn *c)
@@ -471,6 +483,14 @@ void hs_resp_file_ref(hs_req_t *r, int fd, uint64_t off, uint64_t len,
     c->file_left = len;
     if (r->head_only || len == 0)
         conn_drop_file(c);
+}
+
+void hs_resp_file_mapped(hs_req_t *r, int fd, const char *map, uint64_t off, uint64_t len,
+                         void (*release)(void *), void *ref)
+{
+    hs_resp_file_ref(r, fd, off, len, release, ref);
+    if (r->conn->file_fd >= 0)
+        r->conn->file_map = map;
 }
 
 void hs_resp_file_parts(hs_req_t *r, int fd, struct hs_part *parts, size_t n,
@@ -580,6 +600,30 @@ static int conn_send_first(struct hs_conn *c)
         buf_reset(s);
         return rc < 0 ? F_ERR : F_AGAIN;
     }
+    if (c->file_map != NULL && c->file_left > 0) {
+        /* Head and a mapped file's bytes in one sendmsg(): the kernel
+         * copies from the page cache; portico never reads them. */
+        struct iovec iov[2] = {
+            { (void *)p, n },
+            { (void *)(c->file_map + c->file_off), (size_t)c->file_left },
+        };
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
+        ssize_t k;
+        do
+            k = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+        while (k == -1 && errno == EINTR);
+        if (k == -1 && errno != EAGAIN)
+            return F_ERR; /* EFAULT too: the file shrank under its mapping */
+        size_t sent = k > 0 ? (size_t)k : 0;
+        if (sent < n && buf_append(&c->out, p + sent, n - sent) < 0)
+            return F_ERR;
+        if (sent > n) {
+            c->file_off += (off_t)(sent - n);
+            c->file_left -= sent - n;
+        }
+        buf_reset(s);
+        return c->out.len > 0 || c->file_left > 0 ? F_AGAIN : F_DONE;
+    }
     int more = more_coming(c) ? MSG_MORE : 0;
     while (n > 0) {
         ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL | more);
@@ -614,7 +658,16 @@ again:
     }
     while (c->file_left > 0) {
         size_t n = c->file_left > HS_SENDFILE_MAX ? HS_SENDFILE_MAX : (size_t)c->file_left;
-        ssize_t k = sendfile(c->io.fd, c->file_fd, &c->file_off, n);
+        ssize_t k;
+        if (c->file_map != NULL) {
+            k = send(c->io.fd, c->file_map + c->file_off, n, MSG_NOSIGNAL);
+            if (k == -1 && errno == EFAULT)
+                k = 0; /* the file shrank: its mapped pages are gone */
+            if (k > 0)
+                c->file_off += k;
+        } else {
+            k = sendfile(c->io.fd, c->file_fd, &c->file_off, n);
+        }
         if (k == -1) {
             if (errno == EINTR)
                 continue;
@@ -1112,6 +1165,11 @@ static void on_conn_timer(ptimer_t *t, void *arg)
     (void)t;
     struct hs_conn *c = arg;
     struct hs_worker *w = c->w;
+    uint64_t now = loop_now(w->loop);
+    if (now < c->deadline) { /* a lazily kept timer: not due yet */
+        loop_timer_set(w->loop, &c->timer, c->deadline - now);
+        return;
+    }
     if (c->state == C_READ && c->rbuf != NULL && c->rlen > c->rpos) {
         /* A head that did not arrive in time: 408, then close. */
         worker_clock(w);

@@ -136,6 +136,15 @@ void hs_resp_file(hs_req_t *r, int fd, uint64_t off, uint64_t len);
  * sent, or the connection closed; at once for HEAD). */
 void hs_resp_file_ref(hs_req_t *r, int fd, uint64_t off, uint64_t len,
                       void (*release)(void *), void *ref);
+/* hs_resp_file_ref() for a file whose bytes [0, off + len) are also mapped
+ * at `map` (read-only, for as long as ref is held): the head and the bytes
+ * leave in one sendmsg() instead of a send() and a sendfile(). The process
+ * never touches the mapped bytes itself (only the kernel's copy does, which
+ * gives EFAULT, not SIGBUS, if the file shrinks); a shrunk file closes the
+ * connection as with sendfile(). */
+void hs_resp_file_mapped(hs_req_t *r, int fd, const char *map, uint64_t off, uint64_t len,
+                         void (*release)(void *), void *ref);
+
 /* Sends a body made of parts (multipart/byteranges): each part's memory
  * bytes, then its range of fd. content_length is the sum of all. The engine
  * owns `parts` afterwards (one allocation holding the mem bytes too, freed

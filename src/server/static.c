@@ -404,9 +404,9 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_in
         char cr[80];
         int n = snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, first, last, size);
         hs_resp_field(r, "Content-Range", cr, (size_t)n);
-        hs_resp_file_ref(r, e->fd, first, last - first + 1, fc_release, e);
+        hs_resp_file_mapped(r, e->fd, e->map, first, last - first + 1, fc_release, e);
     } else {
-        hs_resp_file_ref(r, e->fd, 0, size, fc_release, e);
+        hs_resp_file_mapped(r, e->fd, e->map, 0, size, fc_release, e);
     }
 }
 

@@ -928,6 +928,74 @@ def test_changed_files_are_served_fresh(fresh_srv, tmp_path):
     assert get(s.port, "/c.txt").status == 404
 
 
+@pytest.mark.parametrize("size", [1, 16 * 1024, 16 * 1024 + 1])
+def test_small_files_mapped_and_large_sendfile_identical(fresh_srv, tmp_path, size):
+    """Files up to 16 KiB leave from their mapping with the head in one
+    sendmsg(); larger ones with sendfile(). Both give the same bytes, whole
+    and in ranges, on a kept-alive connection, also after a change."""
+    root = tmp_path / "docroot"
+    root.mkdir()
+    data = os.urandom(size)
+    (root / "f.bin").write_bytes(data)
+    s = fresh_srv(root=root)
+    with Conn(s.port) as c:
+        for _ in range(3):                            # miss, then hits
+            c.send(request("GET", "/f.bin"))
+            r = c.read_response()
+            assert r.status == 200 and r.body == data
+        c.send(request("GET", "/f.bin", headers=[("Range", "bytes=0-0,-1")]))
+        r = c.read_response()
+        assert r.status == 206 and data[:1] in r.body and data[-1:] in r.body
+        c.send(request("GET", "/f.bin", headers=[("Range", f"bytes={size // 2}-")]))
+        r = c.read_response()
+        assert r.status == 206 and r.body == data[size // 2:]
+        c.send(request("HEAD", "/f.bin"))
+        r = c.read_response(head_only=True)
+        assert r.status == 200 and r.header("Content-Length") == str(size)
+        data2 = os.urandom(size // 2 + 1)
+        (root / "f.bin").write_bytes(data2)            # in place, other size
+        c.send(request("GET", "/f.bin"))
+        assert c.read_response().body == data2
+
+
+def test_file_truncated_while_sending_is_never_passed_off(fresh_srv, tmp_path):
+    """A mapped file cut to nothing around its response: the client gets the
+    old bytes (the socket buffers usually take all 16 KiB at once) or a
+    prefix and a close, never other bytes under the announced length; the
+    next request sees the new size, and the server lives on. The kernel
+    behaviour the cut-short case relies on is checked in test_fs_map.c."""
+    root = tmp_path / "docroot"
+    root.mkdir()
+    data = os.urandom(16 * 1024)
+    f = root / "t.bin"
+    f.write_bytes(data)
+    s = fresh_srv(root=root)
+    assert get(s.port, "/t.bin").body == data         # cached and mapped now
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.settimeout(10)
+    sock.connect((HOST, s.port))
+    sock.sendall(request("GET", "/t.bin"))
+    time.sleep(0.3)
+    f.write_bytes(b"")                                  # truncate in place
+    got = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+        if len(got) >= 16 * 1024 and b"\r\n\r\n" in got:
+            head, _, body = got.partition(b"\r\n\r\n")
+            if len(body) >= 16 * 1024:
+                break
+    sock.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 16384" in head
+    assert data.startswith(body), "bytes other than the file's were sent"
+    assert get(s.port, "/t.bin").body == b""
+    assert s.proc.poll() is None
+
+
 # ------------------------------------------------------------------ listing
 
 LIST_NAMES = ['<b>&"x.txt', "C.txt", "a.txt", "b.txt"]
