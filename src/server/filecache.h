@@ -21,7 +21,7 @@
 /* Cached files up to this size are also mapped read-only, so that a
  * response sends head and bytes with one sendmsg() (see
  * hs_resp_file_mapped); larger ones leave with sendfile(). */
-#define FC_MAP_MAX        (16u * 1024)
+#define FC_MAP_MAX        4096u
 
 struct fc_entry {
     char *key;

@@ -928,9 +928,9 @@ def test_changed_files_are_served_fresh(fresh_srv, tmp_path):
     assert get(s.port, "/c.txt").status == 404
 
 
-@pytest.mark.parametrize("size", [1, 16 * 1024, 16 * 1024 + 1])
+@pytest.mark.parametrize("size", [1, 4096, 4097, 16 * 1024])
 def test_small_files_mapped_and_large_sendfile_identical(fresh_srv, tmp_path, size):
-    """Files up to 16 KiB leave from their mapping with the head in one
+    """Files up to 4 KiB leave from their mapping with the head in one
     sendmsg(); larger ones with sendfile(). Both give the same bytes, whole
     and in ranges, on a kept-alive connection, also after a change."""
     root = tmp_path / "docroot"
@@ -960,13 +960,13 @@ def test_small_files_mapped_and_large_sendfile_identical(fresh_srv, tmp_path, si
 
 def test_file_truncated_while_sending_is_never_passed_off(fresh_srv, tmp_path):
     """A mapped file cut to nothing around its response: the client gets the
-    old bytes (the socket buffers usually take all 16 KiB at once) or a
+    old bytes (the socket buffers take all 4 KiB at once) or a
     prefix and a close, never other bytes under the announced length; the
     next request sees the new size, and the server lives on. The kernel
     behaviour the cut-short case relies on is checked in test_fs_map.c."""
     root = tmp_path / "docroot"
     root.mkdir()
-    data = os.urandom(16 * 1024)
+    data = os.urandom(4096)
     f = root / "t.bin"
     f.write_bytes(data)
     s = fresh_srv(root=root)
@@ -984,13 +984,13 @@ def test_file_truncated_while_sending_is_never_passed_off(fresh_srv, tmp_path):
         if not chunk:
             break
         got += chunk
-        if len(got) >= 16 * 1024 and b"\r\n\r\n" in got:
+        if len(got) >= 4096 and b"\r\n\r\n" in got:
             head, _, body = got.partition(b"\r\n\r\n")
-            if len(body) >= 16 * 1024:
+            if len(body) >= 4096:
                 break
     sock.close()
     head, _, body = got.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 16384" in head
+    assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Length: 4096" in head
     assert data.startswith(body), "bytes other than the file's were sent"
     assert get(s.port, "/t.bin").body == b""
     assert s.proc.poll() is None
