@@ -164,6 +164,15 @@ void loop_io_close(io_t *io)
     close(fd);
 }
 
+void loop_io_close_sole(io_t *io)
+{
+    int fd = io->fd;
+    if (fd < 0)
+        return;
+    io->fd = -1;
+    close(fd);
+}
+
 int loop_timer_set(loop_t *l, ptimer_t *t, uint64_t delay_ms)
 {
     return timer_heap_add(&l->timers, t, l->now + delay_ms);

@@ -73,6 +73,12 @@ void loop_io_del(io_t *io);
 /* Removes and closes the fd; the io is dead after. */
 void loop_io_close(io_t *io);
 
+/* Closes an fd that no other descriptor, in this process or another, refers
+ * to (a socket this loop accepted or created and never dup'ed or shared):
+ * close() alone takes it out of the epoll set, so EPOLL_CTL_DEL is skipped.
+ * Never for stdin/stdout or inherited descriptors. The io is dead after. */
+void loop_io_close_sole(io_t *io);
+
 /* Arms `t` to fire `delay_ms` from loop_now(). Returns 0 or -ENOMEM. */
 int loop_timer_set(loop_t *l, ptimer_t *t, uint64_t delay_ms);
 void loop_timer_cancel(loop_t *l, ptimer_t *t);

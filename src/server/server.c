@@ -29,6 +29,7 @@
  * deadline is left alone: it fires early and moves itself on. Keeps the
  * heap untouched on most requests of a kept-alive connection. */
 #define HS_TIMER_LAZY_MS 1000u
+#define HS_ACCEPT_PER_EVENT 1
 
 enum { C_READ, C_WRITE, C_DISCARD, C_LINGER, C_BODY, C_WAIT };
 enum { F_DONE, F_AGAIN, F_ERR };
@@ -324,7 +325,7 @@ static void conn_free(void *arg)
 static void listeners_set(struct hs_worker *w, int on)
 {
     for (int i = 0; i < w->nlis; i++)
-        loop_io_mod(&w->lis[i], on ? EPOLLIN | EPOLLET : 0);
+        loop_io_mod(&w->lis[i], on ? EPOLLIN : 0);
     w->paused = !on;
 }
 
@@ -372,7 +373,7 @@ static void conn_drop_req(struct hs_conn *c)
 static void conn_close(struct hs_conn *c)
 {
     struct hs_worker *w = c->w;
-    loop_io_close(&c->io);
+    loop_io_close_sole(&c->io); /* accepted here, never shared */
     loop_timer_cancel(w->loop, &c->timer);
     pool_put(&w->rpool, c->rbuf);
     c->rbuf = NULL;
@@ -1203,11 +1204,14 @@ static void on_pause_end(ptimer_t *t, void *arg)
         listeners_set(w, 1);
 }
 
+/* Listeners are level-triggered and take HS_ACCEPT_PER_EVENT connections
+ * per readiness: no accept4() that can only say EAGAIN after each one (the
+ * loop reports the listener again while more wait). */
 static void on_accept(io_t *io, uint32_t ev)
 {
     (void)ev;
     struct hs_worker *w = io->arg;
-    for (;;) {
+    for (int taken = 0; taken < HS_ACCEPT_PER_EVENT;) {
         if (w->nconns >= w->max_conns) {
             log_warn("worker %d: %zu connections, the maximum: not accepting", w->idx, w->nconns);
             listeners_set(w, 0);
@@ -1224,6 +1228,7 @@ static void on_accept(io_t *io, uint32_t ev)
             }
             return;
         }
+        taken++;
         struct hs_conn *c = calloc(1, sizeof *c);
         if (c == NULL) {
             close(fd);
@@ -1297,7 +1302,7 @@ static int worker_start(loop_t *l, int idx, void *arg)
     if (atomic_load(&s->alog_fd) >= 0)
         loop_timer_set(l, &w->alog_timer, HS_ALOG_EVERY_MS);
     for (int i = 0; i < w->nlis; i++) {
-        int rc = loop_io_add(l, &w->lis[i], w->fds[i], EPOLLIN | EPOLLET, on_accept, w);
+        int rc = loop_io_add(l, &w->lis[i], w->fds[i], EPOLLIN, on_accept, w);
         if (rc < 0)
             return rc;
         w->fds[i] = -1;
