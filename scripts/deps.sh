@@ -13,9 +13,11 @@ packages=(
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
+  iptables iproute2        # xfer integration tests: namespaces, veth, random drops
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
+  packages+=(ethtool libnetfilter-queue-dev)  # bench/xfer.sh: offloads off, delay program
 fi
 
 missing=()

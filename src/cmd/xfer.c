@@ -700,12 +700,23 @@ static void usage(FILE *out)
 
 static int open_udp(const char *spec, int passive, addr_t *a, int *fd)
 {
-    char host[HOST_MAX], err[ERR_MAX];
+    char host[HOST_MAX], err[ERR_MAX], tmp[HOST_MAX + 16];
     uint16_t port;
+    /* A listener may ask for port 0 (any free port, printed at start),
+     * which addr_split refuses for everyone else. */
+    size_t sl = strlen(spec);
+    int any_port = passive && sl >= 2 && sl < sizeof tmp && !strcmp(spec + sl - 2, ":0");
+    if (any_port) {
+        memcpy(tmp, spec, sl - 1);
+        strcpy(tmp + sl - 1, "1");
+        spec = tmp;
+    }
     if (addr_split(spec, host, sizeof host, &port, err, sizeof err) < 0) {
         cmd_error("xfer", "%s", err);
         return EXIT_USAGE;
     }
+    if (any_port)
+        port = 0;
     if (addr_resolve(host, port, AF_UNSPEC, SOCK_DGRAM, passive, a, 1, err, sizeof err) < 1) {
         cmd_error("xfer", "%s", err);
         return EXIT_CONNECT;

@@ -655,7 +655,8 @@ static void run_timers(rudp_conn_t *c, uint64_t now)
         return;
     if (c->state != RUDP_ESTABLISHED) {
         if (c->hs_deadline <= now) {
-            if (c->hs_tries >= c->cfg.syn_retries) {
+            if (c->hs_tries >= c->cfg.syn_retries ||
+                now - c->last_recv_us >= c->cfg.idle_timeout_us) {
                 close_with(c, -ETIMEDOUT);
                 return;
             }
@@ -898,6 +899,7 @@ static size_t output_handshake(rudp_conn_t *c, uint8_t *out, size_t cap, uint64_
     c->hs_tries++;
     uint64_t rto = (uint64_t)c->tcb.rto_us << MIN(c->hs_tries - 1, 6u);
     c->hs_deadline = now + MIN(rto, (uint64_t)RUDP_RTO_MAX_US);
+    c->hs_deadline = MIN(c->hs_deadline, c->last_recv_us + c->cfg.idle_timeout_us);
     c->last_send_us = now;
     return n;
 }
