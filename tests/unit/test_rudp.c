@@ -226,19 +226,36 @@ static void test_handshake_under_loss(void **state)
         sim_init(&s, seed);
         base_link(&s);
         s.up.loss = s.down.loss = 0.3;
-        struct xfer_case xc = { "handshake", 3000, 120 * SEC, 0 };
+        s.ccfg.idle_timeout_us = 300 * SEC;   /* every SYN retry may be needed */
+        struct xfer_case xc = { "handshake", 3000, 300 * SEC, 0 };
         run_transfer(&s, &xc, &r);
         sim_dispose(&s);
     }
 }
 
-/* Nobody answers: the connect fails with ETIMEDOUT after its retries. */
+/* Nobody answers: the connect fails with ETIMEDOUT after its retries, or
+ * at the idle timeout if that comes first. */
 static void test_connect_timeout(void **state)
 {
     (void)state;
     sim_t s;
+    sim_init(&s, 40);
+    s.up.loss = 1.0;
+    s.ccfg.idle_timeout_us = 2500000;
+    uint64_t t0 = s.now;
+    s.client = rudp_conn_connect(&s.ccfg, s.now);
+    while (rudp_conn_state(s.client) != RUDP_CLOSED && s.now < t0 + 600 * SEC) {
+        sim_drain(&s, s.client, 1);
+        sim_step(&s, t0 + 600 * SEC);
+    }
+    assert_int_equal(rudp_conn_error(s.client), -ETIMEDOUT);
+    assert_true(s.now - t0 >= 2500000 && s.now - t0 <= 2600000);
+    assert_int_equal(s.up.sent, 2);    /* at 0 and 1 s; the next would be at 3 s */
+    sim_dispose(&s);
+
     sim_init(&s, 41);
     s.up.loss = 1.0;
+    s.ccfg.idle_timeout_us = 3600 * SEC;
     s.client = rudp_conn_connect(&s.ccfg, s.now);
     uint64_t limit = s.now + 600 * SEC;
     while (rudp_conn_state(s.client) != RUDP_CLOSED && s.now < limit) {
