@@ -9,12 +9,15 @@ packages=(
   libcrypt-dev             # crypt(3) for --auth-file passwords
   libjansson-dev           # JSON for PATCH (merge-patch)
   zlib1g-dev               # gzip on the fly
+  libssl-dev               # xfer: SHA-256 digests, HMAC cookies (libcrypto)
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
+  iptables iproute2        # xfer integration tests: namespaces, veth, random drops
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
+  packages+=(ethtool libnetfilter-queue-dev)  # bench/xfer.sh: offloads off, delay program
 fi
 
 missing=()

@@ -1,0 +1,896 @@
+/* xfer.c - `portico xfer`: file transfer over the rudp transport.
+ *
+ *   xfer send [OPTIONS] FILE... HOST:PORT
+ *   xfer recv [--listen ADDR:PORT] [--dir DIR] [--once]
+ *
+ * One UDP socket on the core loop. Packets are read until EAGAIN and fed to
+ * their connection (by connection id; the stateless listener answers the
+ * rest); after every batch each connection's output is drained with
+ * sendto, and one timer is armed for the earliest engine deadline. The
+ * messages on the stream are in src/rudp/xfermsg.h. A received file is
+ * written to NAME.part, fsynced, hashed back from disk and renamed to NAME
+ * only when its SHA-256 matches. */
+#include "cmd/cmd.h"
+#include "core/loop.h"
+#include "core/sock.h"
+#include "rudp/conn.h"
+#include "rudp/limits.h"
+#include "rudp/xfermsg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define XFER_DEFAULT_PORT 7070
+#define XFER_MAX_CONNS    64
+#define XFER_CHUNK        (256u * 1024u)
+#define XFER_SOCKBUF      (8 << 20)
+#define XFER_PROGRESS_US  200000u
+#define XFER_STATS_US     10000u
+
+enum { EXIT_LOCAL = 1, EXIT_CONNECT = 3, EXIT_LOST = 4, EXIT_REJECTED = 5 };
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void hex(const uint8_t *d, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* ------------------------------------------------------ shared plumbing */
+
+struct peer {
+    rudp_conn_t *conn;
+    addr_t addr;
+    /* receiver session */
+    int state;               /* RS_HDR, RS_DATA, RS_DIGEST, RS_DONE */
+    uint8_t buf[XFER_HDR_MAX];
+    size_t have;
+    xfer_hdr_t hdr;
+    int fd;
+    uint64_t left;
+    int failed;
+};
+
+struct xfer {
+    loop_t *loop;
+    io_t io;
+    ptimer_t timer;
+    int fd;
+    int listening;
+    uint8_t secret[RUDP_SECRET_LEN];
+    rudp_cfg_t cfg;
+    struct peer peers[XFER_MAX_CONNS];
+    int npeers;
+    int dirfd;
+    int once, served;
+    int exit_code;
+    /* sender */
+    struct send_state *snd;
+};
+
+static void xfer_flush(struct xfer *x);
+
+static void send_pkt(struct xfer *x, const addr_t *to, const uint8_t *buf, size_t n)
+{
+    ssize_t r = to ? sendto(x->fd, buf, n, 0, (const struct sockaddr *)&to->ss, to->len)
+                   : send(x->fd, buf, n, 0);
+    (void)r;  /* a full socket buffer is a loss the engine repairs */
+}
+
+static void on_timer(ptimer_t *t, void *arg)
+{
+    (void)t;
+    xfer_flush(arg);
+}
+
+/* ------------------------------------------------------------- receiver */
+
+enum { RS_HDR, RS_DATA, RS_DIGEST, RS_DONE };
+
+static void reply(struct peer *p, uint8_t status, uint64_t off)
+{
+    uint8_t r[XFER_REPLY_LEN];
+    xfer_reply_encode(status, off, r);
+    rudp_conn_write(p->conn, r, sizeof r);
+}
+
+static void part_name(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s.part", name);
+}
+
+/* Hashes the file back from disk: what is verified is what was stored. */
+static int hash_fd(int fd, uint8_t out[XFER_DIGEST_LEN])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    static uint8_t buf[XFER_CHUNK];
+    int rc = -1;
+    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
+        goto out;
+    off_t off = 0;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof buf, off);
+        if (n < 0)
+            goto out;
+        if (n == 0)
+            break;
+        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        off += n;
+    }
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, out, &len);
+    rc = 0;
+out:
+    EVP_MD_CTX_free(ctx);
+    return rc;
+}
+
+static void recv_header(struct xfer *x, struct peer *p)
+{
+    char part[XFER_NAME_MAX + 8];
+    part_name(p->hdr.name, part, sizeof part);
+    int flags = O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC;
+    if (!(p->hdr.flags & XFER_F_RESUME))
+        flags |= O_TRUNC;
+    p->fd = openat(x->dirfd, part, flags, 0644);
+    if (p->fd < 0) {
+        cmd_error("xfer", "%s: %s", part, strerror(errno));
+        reply(p, XFER_IO_ERROR, 0);
+        p->failed = 1;
+        return;
+    }
+    struct stat st;
+    uint64_t off = 0;
+    if (fstat(p->fd, &st) == 0 && (uint64_t)st.st_size <= p->hdr.size)
+        off = (uint64_t)st.st_size;
+    if (off && ftruncate(p->fd, (off_t)off) < 0)
+        off = 0;
+    if (lseek(p->fd, (off_t)off, SEEK_SET) < 0)
+        off = 0;
+    p->left = p->hdr.size - off;
+    reply(p, XFER_OK, off);
+    p->state = p->left ? RS_DATA : RS_DIGEST;
+    p->have = 0;
+}
+
+static void recv_digest(struct xfer *x, struct peer *p)
+{
+    uint8_t got[XFER_DIGEST_LEN];
+    char part[XFER_NAME_MAX + 8], hx[2 * XFER_DIGEST_LEN + 1];
+    part_name(p->hdr.name, part, sizeof part);
+    int status = XFER_OK;
+    if (fsync(p->fd) < 0 || hash_fd(p->fd, got) < 0) {
+        status = XFER_IO_ERROR;
+    } else if (memcmp(got, p->buf, XFER_DIGEST_LEN) != 0) {
+        status = XFER_BAD_DIGEST;
+        unlinkat(x->dirfd, part, 0);
+    } else if (renameat(x->dirfd, part, x->dirfd, p->hdr.name) < 0) {
+        status = XFER_IO_ERROR;
+    }
+    close(p->fd);
+    p->fd = -1;
+    if (status == XFER_OK) {
+        hex(got, XFER_DIGEST_LEN, hx);
+        printf("%s %" PRIu64 " sha256:%s\n", p->hdr.name, p->hdr.size, hx);
+        fflush(stdout);
+    } else {
+        cmd_error("xfer", "%s: %s", p->hdr.name, xfer_status_str(status));
+    }
+    reply(p, (uint8_t)status, 0);
+    p->state = RS_HDR;
+    p->have = 0;
+}
+
+/* Consumes what the connection has for this session. */
+static void recv_pump(struct xfer *x, struct peer *p)
+{
+    static uint8_t buf[XFER_CHUNK];
+    while (!p->failed) {
+        size_t want;
+        uint8_t *dst;
+        if (p->state == RS_DATA) {
+            want = p->left < sizeof buf ? (size_t)p->left : sizeof buf;
+            dst = buf;
+        } else if (p->state == RS_DIGEST) {
+            want = XFER_DIGEST_LEN - p->have;
+            dst = p->buf + p->have;
+        } else {
+            want = 1;  /* header: byte by byte is cheap enough and never over-reads */
+            dst = p->buf + p->have;
+        }
+        size_t n = rudp_conn_read(p->conn, dst, want);
+        if (n == 0)
+            return;
+        if (p->state == RS_DATA) {
+            if (write(p->fd, buf, n) != (ssize_t)n) {
+                cmd_error("xfer", "%s.part: %s", p->hdr.name, strerror(errno));
+                reply(p, XFER_IO_ERROR, 0);
+                p->failed = 1;
+                return;
+            }
+            p->left -= n;
+            if (!p->left) {
+                p->state = RS_DIGEST;
+                p->have = 0;
+            }
+        } else if (p->state == RS_DIGEST) {
+            p->have += n;
+            if (p->have == XFER_DIGEST_LEN)
+                recv_digest(x, p);
+        } else {
+            p->have += n;
+            int r = xfer_hdr_decode(p->buf, p->have, &p->hdr);
+            if (r < 0) {
+                cmd_error("xfer", "a sender offered a bad name or header; refused");
+                reply(p, XFER_BAD_NAME, 0);
+                p->failed = 1;
+                return;
+            }
+            if (r > 0)
+                recv_header(x, p);
+        }
+    }
+}
+
+static void peer_drop(struct xfer *x, int i)
+{
+    struct peer *p = &x->peers[i];
+    if (p->fd >= 0)
+        close(p->fd);   /* the .part stays for --resume */
+    rudp_conn_free(p->conn);
+    x->peers[i] = x->peers[--x->npeers];
+    x->served++;
+    if (x->once)
+        loop_break(x->loop);
+}
+
+static void recv_events(struct xfer *x, int i)
+{
+    struct peer *p = &x->peers[i];
+    rudp_conn_events(p->conn);
+    recv_pump(x, p);
+    if (p->failed && rudp_conn_unacked(p->conn) == 0)
+        rudp_conn_abort(p->conn);
+    if (rudp_conn_eof(p->conn) && rudp_conn_writable(p->conn))
+        rudp_conn_shutdown(p->conn);
+}
+
+/* --------------------------------------------------------------- sender */
+
+struct send_state {
+    char **files;
+    int nfiles, cur;
+    int stage;            /* SS_HDR_SENT, SS_DATA, SS_VERDICT, SS_FIN */
+    int fd;
+    uint64_t size, off, total_bytes, done_bytes;
+    EVP_MD_CTX *md;
+    uint8_t rbuf[XFER_REPLY_LEN];
+    size_t rhave;
+    int resume;
+    uint64_t start_us, next_progress, next_stats, closed_at;
+    FILE *stats;
+    int tty;
+    const char *name;
+};
+
+enum { SS_START, SS_HDR_SENT, SS_DATA, SS_DIGEST, SS_VERDICT, SS_FIN };
+
+static const char *base_name(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static int send_begin_file(struct xfer *x, struct send_state *s)
+{
+    const char *path = s->files[s->cur];
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (s->fd < 0 || fstat(s->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        cmd_error("xfer", "%s: %s", path, s->fd < 0 ? strerror(errno) : "not a regular file");
+        x->exit_code = EXIT_LOCAL;
+        return -1;
+    }
+    xfer_hdr_t h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.name, sizeof h.name, "%s", base_name(path));
+    h.size = s->size = (uint64_t)st.st_size;
+    h.flags = s->resume ? XFER_F_RESUME : 0;
+    uint8_t buf[XFER_HDR_MAX];
+    size_t n = xfer_hdr_encode(&h, buf);
+    if (!n) {
+        cmd_error("xfer", "%s: the name cannot be sent (empty, too long, or ends in .part)", path);
+        x->exit_code = EXIT_LOCAL;
+        return -1;
+    }
+    s->name = base_name(path);
+    rudp_conn_write(x->peers[0].conn, buf, n);
+    s->stage = SS_HDR_SENT;
+    s->rhave = 0;
+    EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
+    return 0;
+}
+
+static int read_reply(rudp_conn_t *c, struct send_state *s, uint8_t *status, uint64_t *off)
+{
+    s->rhave += rudp_conn_read(c, s->rbuf + s->rhave, XFER_REPLY_LEN - s->rhave);
+    if (s->rhave < XFER_REPLY_LEN)
+        return 0;
+    s->rhave = 0;
+    xfer_reply_decode(s->rbuf, status, off);
+    return 1;
+}
+
+/* Hashes [0, off) of the file (the part the receiver already holds). */
+static int hash_prefix(struct send_state *s, uint64_t off)
+{
+    static uint8_t buf[XFER_CHUNK];
+    uint64_t at = 0;
+    while (at < off) {
+        size_t want = off - at < sizeof buf ? (size_t)(off - at) : sizeof buf;
+        ssize_t n = pread(s->fd, buf, want, (off_t)at);
+        if (n <= 0)
+            return -1;
+        EVP_DigestUpdate(s->md, buf, (size_t)n);
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
+static void send_fail(struct xfer *x, int code)
+{
+    x->exit_code = code;
+    rudp_conn_abort(x->peers[0].conn);
+    loop_break(x->loop);
+}
+
+static void send_pump(struct xfer *x)
+{
+    struct send_state *s = x->snd;
+    rudp_conn_t *c = x->peers[0].conn;
+    static uint8_t buf[XFER_CHUNK];
+    uint8_t status;
+    uint64_t off;
+    for (;;) {
+        switch (s->stage) {
+        case SS_START:
+            if (rudp_conn_state(c) != RUDP_ESTABLISHED)
+                return;
+            if (s->cur == s->nfiles) {
+                rudp_conn_shutdown(c);
+                s->stage = SS_FIN;
+                break;
+            }
+            if (send_begin_file(x, s) < 0) {
+                send_fail(x, EXIT_LOCAL);
+                return;
+            }
+            break;
+        case SS_HDR_SENT:
+            if (!read_reply(c, s, &status, &off))
+                return;
+            if (status != XFER_OK || off > s->size) {
+                cmd_error("xfer", "%s: %s", s->name, xfer_status_str(status));
+                send_fail(x, EXIT_REJECTED);
+                return;
+            }
+            if (off && hash_prefix(s, off) < 0) {
+                cmd_error("xfer", "%s: %s", s->files[s->cur], strerror(errno));
+                send_fail(x, EXIT_LOCAL);
+                return;
+            }
+            s->off = off;
+            s->done_bytes += off;
+            s->stage = SS_DATA;
+            break;
+        case SS_DATA: {
+            if (s->off == s->size) {
+                s->stage = SS_DIGEST;
+                break;
+            }
+            size_t room = rudp_conn_writable(c);
+            if (room == 0)
+                return;
+            size_t want = room < sizeof buf ? room : sizeof buf;
+            if (s->size - s->off < want)
+                want = (size_t)(s->size - s->off);
+            ssize_t n = pread(s->fd, buf, want, (off_t)s->off);
+            if (n <= 0) {
+                cmd_error("xfer", "%s: %s", s->files[s->cur],
+                          n < 0 ? strerror(errno) : "the file shrank while being sent");
+                send_fail(x, EXIT_LOCAL);
+                return;
+            }
+            EVP_DigestUpdate(s->md, buf, (size_t)n);
+            rudp_conn_write(c, buf, (size_t)n);
+            s->off += (uint64_t)n;
+            s->done_bytes += (uint64_t)n;
+            break;
+        }
+        case SS_DIGEST: {
+            if (rudp_conn_writable(c) < XFER_DIGEST_LEN)
+                return;
+            uint8_t d[XFER_DIGEST_LEN];
+            unsigned int len = 0;
+            EVP_DigestFinal_ex(s->md, d, &len);
+            rudp_conn_write(c, d, XFER_DIGEST_LEN);
+            s->stage = SS_VERDICT;
+            break;
+        }
+        case SS_VERDICT:
+            if (!read_reply(c, s, &status, &off))
+                return;
+            close(s->fd);
+            s->fd = -1;
+            if (status != XFER_OK) {
+                cmd_error("xfer", "%s: %s", s->name, xfer_status_str(status));
+                send_fail(x, EXIT_REJECTED);
+                return;
+            }
+            s->cur++;
+            s->stage = SS_START;
+            break;
+        case SS_FIN:
+            return;
+        }
+    }
+}
+
+static void human(double v, char *out, size_t len)
+{
+    const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, len, "%.1f %s", v, u[i]);
+}
+
+static void send_progress(struct xfer *x, uint64_t now, int final)
+{
+    struct send_state *s = x->snd;
+    const rudp_tcb_t *t = rudp_conn_tcb(x->peers[0].conn);
+    if (s->stats && (final || now >= s->next_stats)) {
+        fprintf(s->stats, "%.3f,%u,%u,%u,%" PRIu64 ",%u,%" PRIu64 ",%" PRIu64 "\n",
+                (now - s->start_us) / 1000.0, t->snd_una - t->iss, t->snd_nxt - t->iss,
+                t->snd_wnd, t->cc.cwnd, t->srtt_us, t->segs_retrans, t->inflight);
+        s->next_stats = now + XFER_STATS_US;
+    }
+    if (!s->tty || (!final && now < s->next_progress))
+        return;
+    s->next_progress = now + XFER_PROGRESS_US;
+    double secs = (now - s->start_us) / 1e6;
+    double rate = secs > 0 ? s->done_bytes / secs : 0;
+    char a[32], b[32], r[32];
+    human((double)s->done_bytes, a, sizeof a);
+    human((double)s->total_bytes, b, sizeof b);
+    human(rate, r, sizeof r);
+    double eta = rate > 0 ? (s->total_bytes - s->done_bytes) / rate : 0;
+    int pct = s->total_bytes ? (int)(100.0 * s->done_bytes / s->total_bytes) : 100;
+    fprintf(stderr, "\r%3d%% %s / %s  %s/s  ETA %.0f s  resent %" PRIu64 "   ", pct, a, b, r,
+            eta, t->segs_retrans);
+    if (final)
+        fputc('\n', stderr);
+}
+
+/* --------------------------------------------------------------- engine */
+
+static void flush_peer(struct xfer *x, struct peer *p, uint64_t now)
+{
+    uint8_t out[RUDP_PKT_MAX];
+    size_t n;
+    while ((n = rudp_conn_output(p->conn, out, sizeof out, now)) > 0)
+        send_pkt(x, x->listening ? &p->addr : NULL, out, n);
+}
+
+static void sender_step(struct xfer *x, uint64_t now)
+{
+    struct peer *p = &x->peers[0];
+    unsigned ev = rudp_conn_events(p->conn);
+    (void)ev;
+    if (rudp_conn_state(p->conn) == RUDP_CLOSED) {
+        int err = rudp_conn_error(p->conn);
+        if (x->exit_code)
+            return;   /* the failure was already reported */
+        if (err == 0 && x->snd->stage == SS_FIN) {
+            /* Every verdict arrived before our FIN: nothing is left to
+             * wait for (a receiver whose last FIN goes unanswered closes
+             * after a few tries by itself). */
+            x->snd->closed_at = now;
+            send_progress(x, now, 1);
+            loop_break(x->loop);
+            return;
+        }
+        int connected = x->snd->stage != SS_START || x->snd->cur > 0;
+        const char *why = err == -ECONNREFUSED ? "connection refused"
+                        : err == -ETIMEDOUT ? (connected ? "timed out: the peer stopped answering"
+                                                         : "timed out: no answer from the peer")
+                        : err == -ECONNRESET ? "connection reset by the peer"
+                        : "connection closed before the transfer finished";
+        cmd_error("xfer", "%s", why);
+        x->exit_code = connected ? EXIT_LOST : EXIT_CONNECT;
+        loop_break(x->loop);
+        return;
+    }
+    send_pump(x);
+    send_progress(x, now, 0);
+}
+
+/* Drains output, runs session logic, re-arms the timer. */
+static void xfer_flush(struct xfer *x)
+{
+    uint64_t now = now_us();
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < x->npeers; i++) {
+            if (x->snd)
+                sender_step(x, now);
+            else
+                recv_events(x, i);
+            flush_peer(x, &x->peers[i], now);
+        }
+    }
+    uint64_t next = UINT64_MAX;
+    for (int i = x->npeers - 1; i >= 0; i--) {
+        struct peer *p = &x->peers[i];
+        if (!x->snd && rudp_conn_state(p->conn) == RUDP_CLOSED) {
+            if (rudp_conn_error(p->conn) && rudp_conn_error(p->conn) != -ECONNABORTED)
+                cmd_error("xfer", "a sender's connection ended: %s",
+                          strerror(-rudp_conn_error(p->conn)));
+            peer_drop(x, i);
+            continue;
+        }
+        uint64_t d = rudp_conn_deadline(p->conn);
+        if (d < next)
+            next = d;
+    }
+    if (next != UINT64_MAX) {
+        uint64_t delay = next > now ? (next - now + 999) / 1000 : 0;
+        loop_timer_set(x->loop, &x->timer, delay);
+    } else {
+        loop_timer_cancel(x->loop, &x->timer);
+    }
+}
+
+static struct peer *find_peer(struct xfer *x, uint32_t cid)
+{
+    for (int i = 0; i < x->npeers; i++)
+        if (rudp_conn_local_cid(x->peers[i].conn) == cid)
+            return &x->peers[i];
+    return NULL;
+}
+
+static void on_readable(io_t *io, uint32_t events)
+{
+    struct xfer *x = io->arg;
+    uint8_t buf[RUDP_PKT_MAX];
+    (void)events;
+    for (;;) {
+        addr_t from;
+        from.len = sizeof from.ss;
+        ssize_t n = recvfrom(x->fd, buf, sizeof buf, 0, (struct sockaddr *)&from.ss, &from.len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == ECONNREFUSED && x->snd) {
+                cmd_error("xfer", "connection refused: nothing listens at the peer's port");
+                x->exit_code = EXIT_CONNECT;
+                loop_break(x->loop);
+            }
+            break;
+        }
+        uint64_t now = now_us();
+        if (x->snd) {
+            rudp_conn_input(x->peers[0].conn, buf, (size_t)n, now);
+            continue;
+        }
+        uint32_t cid = n >= 8 ? (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
+                                (uint32_t)buf[6] << 8 | buf[7] : 0;
+        struct peer *p = cid ? find_peer(x, cid) : NULL;
+        if (p && from.len == p->addr.len && memcmp(&from.ss, &p->addr.ss, from.len) == 0) {
+            rudp_conn_input(p->conn, buf, (size_t)n, now);
+            continue;
+        }
+        uint8_t rep[RUDP_PKT_MAX];
+        size_t rlen;
+        rudp_accept_t acc;
+        int v = rudp_listen_input(x->secret, buf, (size_t)n, &from.ss, from.len, now, rep,
+                                  sizeof rep, &rlen, &acc);
+        if (v == RUDP_L_REPLY) {
+            send_pkt(x, &from, rep, rlen);
+        } else if (v == RUDP_L_ACCEPT && x->npeers < XFER_MAX_CONNS && !find_peer(x, acc.local_cid)) {
+            rudp_conn_t *c = rudp_conn_accept(&x->cfg, &acc, now);
+            if (!c)
+                continue;
+            struct peer *np = &x->peers[x->npeers++];
+            memset(np, 0, sizeof *np);
+            np->conn = c;
+            np->addr = from;
+            np->fd = -1;
+        }
+    }
+    xfer_flush(x);
+}
+
+static void on_signal(loop_t *l, int signo, void *arg)
+{
+    struct xfer *x = arg;
+    if (signo == SIGHUP)
+        return;
+    if (x->snd) {
+        cmd_error("xfer", "interrupted");
+        x->exit_code = EXIT_LOCAL;
+    }
+    loop_break(l);
+}
+
+static int xfer_run(struct xfer *x)
+{
+    x->loop = loop_new();
+    if (!x->loop) {
+        cmd_error("xfer", "cannot create the event loop: %s", strerror(errno));
+        return EXIT_LOCAL;
+    }
+    int sz = XFER_SOCKBUF;
+    setsockopt(x->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    setsockopt(x->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    timer_init(&x->timer, on_timer, x);
+    loop_io_add(x->loop, &x->io, x->fd, EPOLLIN | EPOLLET, on_readable, x);
+    loop_signals(x->loop, on_signal, x);
+    xfer_flush(x);
+    loop_run(x->loop);
+    loop_io_close(&x->io);
+    for (int i = 0; i < x->npeers; i++) {
+        if (x->peers[i].fd >= 0)
+            close(x->peers[i].fd);
+        rudp_conn_free(x->peers[i].conn);
+    }
+    loop_free(x->loop);
+    return x->exit_code;
+}
+
+/* -------------------------------------------------------------- options */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: portico xfer send [OPTIONS] FILE... HOST:PORT\n"
+            "       portico xfer recv [--listen ADDR:PORT] [--dir DIR] [--once]\n"
+            "\n"
+            "Sends files over UDP on portico's sliding-window transport (SACK, pacing,\n"
+            "a loss-tolerant rate-based congestion control). The receiver writes NAME.part,\n"
+            "checks the SHA-256 the sender computed, and only then renames it to NAME.\n"
+            "\n"
+            "options:\n"
+            "  --listen ADDR:PORT  recv: where to listen (default :%d)\n"
+            "  --dir DIR           recv: where files go (default .); names cannot leave it\n"
+            "  --once              recv: exit after one sender finished\n"
+            "  --resume            send: continue from what NAME.part already holds\n"
+            "  --cc NAME           congestion control: bbr (default) or newreno\n"
+            "  --mss BYTES         payload bytes per packet (default %u)\n"
+            "  --timeout SECS      give up after SECS without hearing the peer (default %u)\n"
+            "  --stats FILE        send: CSV trace (ms,snd_una,snd_nxt,snd_wnd,cwnd,srtt_us,\n"
+            "                      retransmitted segments,inflight) every %u ms\n"
+            "  -h, --help          this text\n"
+            "\n"
+            "exit status: 0 done, 1 local error, 2 bad usage, 3 peer unreachable, refused or\n"
+            "not answering, 4 connection lost during the transfer, 5 the receiver rejected a\n"
+            "file (digest mismatch, bad name, write error)\n",
+            XFER_DEFAULT_PORT, RUDP_MSS_DEFAULT, RUDP_IDLE_TIMEOUT_US / 1000000u,
+            XFER_STATS_US / 1000u);
+}
+
+static int open_udp(const char *spec, int passive, addr_t *a, int *fd)
+{
+    char host[HOST_MAX], err[ERR_MAX], tmp[HOST_MAX + 16];
+    uint16_t port;
+    /* A listener may ask for port 0 (any free port, printed at start),
+     * which addr_split refuses for everyone else. */
+    size_t sl = strlen(spec);
+    int any_port = passive && sl >= 2 && sl < sizeof tmp && !strcmp(spec + sl - 2, ":0");
+    if (any_port) {
+        memcpy(tmp, spec, sl - 1);
+        strcpy(tmp + sl - 1, "1");
+        spec = tmp;
+    }
+    if (addr_split(spec, host, sizeof host, &port, err, sizeof err) < 0) {
+        cmd_error("xfer", "%s", err);
+        return EXIT_USAGE;
+    }
+    if (any_port)
+        port = 0;
+    if (addr_resolve(host, port, AF_UNSPEC, SOCK_DGRAM, passive, a, 1, err, sizeof err) < 1) {
+        cmd_error("xfer", "%s", err);
+        return EXIT_CONNECT;
+    }
+    int s = passive ? sock_listen(a, SOCK_DGRAM, 0) : sock_connect(a, SOCK_DGRAM);
+    if (s < 0) {
+        char b[ADDR_STRLEN];
+        cmd_error("xfer", "%s %s: %s", passive ? "listen on" : "connect to",
+                  addr_format(a, b, sizeof b), strerror(-s));
+        return passive ? EXIT_LOCAL : EXIT_CONNECT;
+    }
+    *fd = s;
+    return 0;
+}
+
+int cmd_xfer(int argc, char **argv)
+{
+    enum { O_LISTEN = 256, O_DIR, O_ONCE, O_RESUME, O_CC, O_MSS, O_TIMEOUT, O_STATS };
+    static const struct option longopts[] = {
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "dir", required_argument, NULL, O_DIR },
+        { "once", no_argument, NULL, O_ONCE },
+        { "resume", no_argument, NULL, O_RESUME },
+        { "cc", required_argument, NULL, O_CC },
+        { "mss", required_argument, NULL, O_MSS },
+        { "timeout", required_argument, NULL, O_TIMEOUT },
+        { "stats", required_argument, NULL, O_STATS },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+        usage(stdout);
+        return 0;
+    }
+    int sending = !strcmp(argv[1], "send");
+    if (!sending && strcmp(argv[1], "recv") != 0) {
+        cmd_error("xfer", "unknown mode '%s': expected send or recv", argv[1]);
+        return EXIT_USAGE;
+    }
+    static struct xfer x;
+    static struct send_state ss;
+    memset(&x, 0, sizeof x);
+    memset(&ss, 0, sizeof ss);
+    rudp_cfg_default(&x.cfg);
+    const char *listen = NULL, *dir = ".", *stats = NULL;
+    char defl[16];
+    snprintf(defl, sizeof defl, ":%d", XFER_DEFAULT_PORT);
+    listen = defl;
+    opterr = 0;
+    optind = 0;
+    int c;
+    char *end;
+    while ((c = getopt_long(argc - 1, argv + 1, "+h", longopts, NULL)) != -1) {
+        switch (c) {
+        case O_LISTEN: listen = optarg; break;
+        case O_DIR: dir = optarg; break;
+        case O_ONCE: x.once = 1; break;
+        case O_RESUME: ss.resume = 1; break;
+        case O_STATS: stats = optarg; break;
+        case O_CC:
+            if (!(x.cfg.cc = rudp_cc_find(optarg))) {
+                cmd_error("xfer", "unknown congestion control '%s': expected bbr or newreno", optarg);
+                return EXIT_USAGE;
+            }
+            break;
+        case O_MSS: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (*end || v < RUDP_MSS_MIN || v > RUDP_MSS_MAX) {
+                cmd_error("xfer", "invalid --mss '%s': expected %u to %u", optarg,
+                          RUDP_MSS_MIN, RUDP_MSS_MAX);
+                return EXIT_USAGE;
+            }
+            x.cfg.mss = (uint32_t)v;
+            break;
+        }
+        case O_TIMEOUT: {
+            double v = strtod(optarg, &end);
+            if (*end || !(v > 0) || v > 86400) {
+                cmd_error("xfer", "invalid --timeout '%s': expected seconds > 0", optarg);
+                return EXIT_USAGE;
+            }
+            x.cfg.idle_timeout_us = (uint64_t)(v * 1e6);
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        default:
+            cmd_error("xfer", "unknown or incomplete option '%s' (see 'portico xfer --help')",
+                      argv[optind]);
+            return EXIT_USAGE;
+        }
+    }
+    int nargs = argc - 1 - optind;
+    char **args = argv + 1 + optind;
+    if (getrandom(x.secret, sizeof x.secret, 0) != sizeof x.secret ||
+        getrandom(&x.cfg.local_cid, 4, 0) != 4 || getrandom(&x.cfg.isn, 4, 0) != 4) {
+        cmd_error("xfer", "no randomness: %s", strerror(errno));
+        return EXIT_LOCAL;
+    }
+    x.cfg.local_cid |= 1;
+    loop_block_signals();
+    addr_t a;
+    int rc;
+    if (!sending) {
+        if (nargs) {
+            cmd_error("xfer", "recv takes no arguments (got '%s')", args[0]);
+            return EXIT_USAGE;
+        }
+        x.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (x.dirfd < 0) {
+            cmd_error("xfer", "--dir %s: %s", dir, strerror(errno));
+            return EXIT_USAGE;
+        }
+        if ((rc = open_udp(listen, 1, &a, &x.fd)) != 0)
+            return rc;
+        x.listening = 1;
+        sock_local(x.fd, &a);
+        char b[ADDR_STRLEN];
+        fprintf(stderr, "portico xfer: listening on %s\n", addr_format(&a, b, sizeof b));
+        rc = xfer_run(&x);
+        close(x.dirfd);
+        return rc;
+    }
+    if (nargs < 2) {
+        cmd_error("xfer", "send needs FILE... HOST:PORT");
+        return EXIT_USAGE;
+    }
+    ss.files = args;
+    ss.nfiles = nargs - 1;
+    for (int i = 0; i < ss.nfiles; i++) {
+        struct stat st;
+        if (stat(ss.files[i], &st) < 0) {
+            cmd_error("xfer", "%s: %s", ss.files[i], strerror(errno));
+            return EXIT_USAGE;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            cmd_error("xfer", "%s: not a regular file", ss.files[i]);
+            return EXIT_USAGE;
+        }
+        if (!xfer_name_ok(base_name(ss.files[i]), strlen(base_name(ss.files[i])))) {
+            cmd_error("xfer", "%s: cannot be sent under this name (ends in .part?)", ss.files[i]);
+            return EXIT_USAGE;
+        }
+        ss.total_bytes += (uint64_t)st.st_size;
+    }
+    if (stats && !(ss.stats = fopen(stats, "w"))) {
+        cmd_error("xfer", "--stats %s: %s", stats, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (ss.stats)
+        fprintf(ss.stats, "ms,snd_una,snd_nxt,snd_wnd,cwnd,srtt_us,retrans_segs,inflight\n");
+    if ((rc = open_udp(args[nargs - 1], 0, &a, &x.fd)) != 0)
+        return rc;
+    ss.md = EVP_MD_CTX_new();
+    ss.fd = -1;
+    ss.tty = isatty(2);
+    ss.start_us = now_us();
+    x.snd = &ss;
+    x.peers[0].conn = rudp_conn_connect(&x.cfg, ss.start_us);
+    x.peers[0].fd = -1;
+    x.npeers = 1;
+    if (!x.peers[0].conn || !ss.md) {
+        cmd_error("xfer", "out of memory");
+        return EXIT_LOCAL;
+    }
+    rc = xfer_run(&x);
+    if (ss.fd >= 0)
+        close(ss.fd);
+    if (ss.stats)
+        fclose(ss.stats);
+    EVP_MD_CTX_free(ss.md);
+    close(x.fd);
+    return rc;
+}
