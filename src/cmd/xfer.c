@@ -13,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "core/loop.h"
 #include "core/sock.h"
+#include "dns/hostaddr.h"
 #include "rudp/conn.h"
 #include "rudp/limits.h"
 #include "rudp/xfermsg.h"
@@ -717,7 +718,7 @@ static int open_udp(const char *spec, int passive, addr_t *a, int *fd)
     }
     if (any_port)
         port = 0;
-    if (addr_resolve(host, port, AF_UNSPEC, SOCK_DGRAM, passive, a, 1, err, sizeof err) < 1) {
+    if (dns_hostaddr_sync(host, port, AF_UNSPEC, passive, a, 1, err, sizeof err) < 1) {
         cmd_error("xfer", "%s", err);
         return EXIT_CONNECT;
     }
