@@ -12,7 +12,7 @@ PYTHON  := /usr/bin/python3
 CFLAGS  := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Isrc -MMD -MP
 # The demo site that `portico serve` shows without a DIR argument.
 CFLAGS  += -DPORTICO_DEFAULT_SITE='"$(CURDIR)/examples/site"'
-LDLIBS  := -linih -lcrypt -ljansson -lz -lpthread -lcrypto
+LDLIBS  := -linih -lcrypt -ljansson -lz -lpthread -lsodium
 
 ifeq ($(SAN),1)
 BUILD   := build/san

@@ -9,7 +9,7 @@ packages=(
   libcrypt-dev             # crypt(3) for --auth-file passwords
   libjansson-dev           # JSON for PATCH (merge-patch)
   zlib1g-dev               # gzip on the fly
-  libssl-dev               # xfer: SHA-256 digests, HMAC cookies (libcrypto)
+  libsodium-dev            # xfer: SHA-256 digests, HMAC-SHA256 cookies
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it

@@ -22,7 +22,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,11 +121,10 @@ static void part_name(const char *name, char *out, size_t len)
 /* Hashes the file back from disk: what is verified is what was stored. */
 static int hash_fd(int fd, uint8_t out[XFER_DIGEST_LEN])
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    crypto_hash_sha256_state ctx;
     static uint8_t buf[XFER_CHUNK];
     int rc = -1;
-    if (!ctx || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL))
-        goto out;
+    crypto_hash_sha256_init(&ctx);
     off_t off = 0;
     for (;;) {
         ssize_t n = pread(fd, buf, sizeof buf, off);
@@ -133,14 +132,12 @@ static int hash_fd(int fd, uint8_t out[XFER_DIGEST_LEN])
             goto out;
         if (n == 0)
             break;
-        EVP_DigestUpdate(ctx, buf, (size_t)n);
+        crypto_hash_sha256_update(&ctx, buf, (size_t)n);
         off += n;
     }
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, out, &len);
+    crypto_hash_sha256_final(&ctx, out);
     rc = 0;
 out:
-    EVP_MD_CTX_free(ctx);
     return rc;
 }
 
@@ -282,7 +279,7 @@ struct send_state {
     int stage;            /* SS_HDR_SENT, SS_DATA, SS_VERDICT, SS_FIN */
     int fd;
     uint64_t size, off, total_bytes, done_bytes;
-    EVP_MD_CTX *md;
+    crypto_hash_sha256_state md;
     uint8_t rbuf[XFER_REPLY_LEN];
     size_t rhave;
     int resume;
@@ -326,7 +323,7 @@ static int send_begin_file(struct xfer *x, struct send_state *s)
     rudp_conn_write(x->peers[0].conn, buf, n);
     s->stage = SS_HDR_SENT;
     s->rhave = 0;
-    EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
+    crypto_hash_sha256_init(&s->md);
     return 0;
 }
 
@@ -350,7 +347,7 @@ static int hash_prefix(struct send_state *s, uint64_t off)
         ssize_t n = pread(s->fd, buf, want, (off_t)at);
         if (n <= 0)
             return -1;
-        EVP_DigestUpdate(s->md, buf, (size_t)n);
+        crypto_hash_sha256_update(&s->md, buf, (size_t)n);
         at += (uint64_t)n;
     }
     return 0;
@@ -420,7 +417,7 @@ static void send_pump(struct xfer *x)
                 send_fail(x, EXIT_LOCAL);
                 return;
             }
-            EVP_DigestUpdate(s->md, buf, (size_t)n);
+            crypto_hash_sha256_update(&s->md, buf, (size_t)n);
             rudp_conn_write(c, buf, (size_t)n);
             s->off += (uint64_t)n;
             s->done_bytes += (uint64_t)n;
@@ -430,8 +427,7 @@ static void send_pump(struct xfer *x)
             if (rudp_conn_writable(c) < XFER_DIGEST_LEN)
                 return;
             uint8_t d[XFER_DIGEST_LEN];
-            unsigned int len = 0;
-            EVP_DigestFinal_ex(s->md, d, &len);
+            crypto_hash_sha256_final(&s->md, d);
             rudp_conn_write(c, d, XFER_DIGEST_LEN);
             s->stage = SS_VERDICT;
             break;
@@ -874,7 +870,6 @@ int cmd_xfer(int argc, char **argv)
         fprintf(ss.stats, "ms,snd_una,snd_nxt,snd_wnd,cwnd,srtt_us,retrans_segs,inflight\n");
     if ((rc = open_udp(args[nargs - 1], 0, &a, &x.fd)) != 0)
         return rc;
-    ss.md = EVP_MD_CTX_new();
     ss.fd = -1;
     ss.tty = isatty(2);
     ss.start_us = now_us();
@@ -882,7 +877,7 @@ int cmd_xfer(int argc, char **argv)
     x.peers[0].conn = rudp_conn_connect(&x.cfg, ss.start_us);
     x.peers[0].fd = -1;
     x.npeers = 1;
-    if (!x.peers[0].conn || !ss.md) {
+    if (!x.peers[0].conn) {
         cmd_error("xfer", "out of memory");
         return EXIT_LOCAL;
     }
@@ -891,7 +886,6 @@ int cmd_xfer(int argc, char **argv)
         close(ss.fd);
     if (ss.stats)
         fclose(ss.stats);
-    EVP_MD_CTX_free(ss.md);
     close(x.fd);
     return rc;
 }

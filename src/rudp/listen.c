@@ -7,8 +7,7 @@
  * spoofed SYN costs one HMAC and a reply no longer than the SYN. */
 #include "rudp/conn.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <sodium.h>
 #include <string.h>
 
 static void cookie_mac(const uint8_t secret[RUDP_SECRET_LEN], const void *peer,
@@ -21,8 +20,10 @@ static void cookie_mac(const uint8_t secret[RUDP_SECRET_LEN], const void *peer,
     memcpy(msg, peer, peerlen);
     uint32_t v[3] = { time_s, cid, isn };
     memcpy(msg + peerlen, v, sizeof v);
-    unsigned int outlen = 32;
-    HMAC(EVP_sha256(), secret, RUDP_SECRET_LEN, msg, peerlen + sizeof v, out, &outlen);
+    crypto_auth_hmacsha256_state st;
+    crypto_auth_hmacsha256_init(&st, secret, RUDP_SECRET_LEN);
+    crypto_auth_hmacsha256_update(&st, msg, peerlen + sizeof v);
+    crypto_auth_hmacsha256_final(&st, out);
 }
 
 static uint32_t be32(const uint8_t *p)
