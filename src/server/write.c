@@ -415,13 +415,14 @@ static void upload_free(struct upload *u, int parentfd)
     free(u);
 }
 
-/* A browser sends the file's own name; keep its last path segment and
- * refuse names that are not one plain file name. */
+/* A browser sends the file's own name (its base name, with any backslash
+ * as a plain byte of it); keep what follows the last '/' and refuse names
+ * that are not one plain file name. */
 static int clean_filename(const char *in, char *out, size_t cap)
 {
     const char *base = in;
     for (const char *p = in; *p; p++)
-        if (*p == '/' || *p == '\\')
+        if (*p == '/')
             base = p + 1;
     size_t n = strlen(base);
     if (n == 0 || n >= cap || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
