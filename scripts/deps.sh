@@ -12,7 +12,9 @@ packages=(
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
+  chromium nodejs          # the browser test (playwright-core from npm drives chromium)
 )
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
 fi
