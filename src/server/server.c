@@ -818,6 +818,18 @@ static int conn_parse(struct hs_conn *c)
 
 static void alog_copy(hs_req_t *r);
 
+/* Queues an interim (1xx) response ahead of the answer, in the same queue
+ * so that the order holds even when the socket takes only part of it now,
+ * and sends what it can. */
+static void queue_interim(struct hs_conn *c, const char *p, size_t n)
+{
+    if (n > 0 && buf_append(&c->out, p, n) < 0)
+        return;
+    ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+    if (k > 0)
+        buf_consume(&c->out, (size_t)k);
+}
+
 void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
 {
     struct hs_conn *c = r->conn;
@@ -832,14 +844,28 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
         return; /* the client left during a hold: hs_resume() ends it */
     if (r->req.expect_continue && c->rlen == c->rpos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        /* Ahead of the answer in the same queue, so the order holds even
-         * when the socket takes only part of it now. */
-        if (buf_append(&c->out, cont, sizeof cont - 1) == 0) {
-            ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
-            if (k > 0)
-                buf_consume(&c->out, (size_t)k);
-        }
+        queue_interim(c, cont, sizeof cont - 1);
     }
+}
+
+void hs_resp_interim(hs_req_t *r, int status, const char *fields, size_t len)
+{
+    struct hs_conn *c = r->conn;
+    /* No 1xx to an HTTP/1.0 client (RFC 9110 §15.2), nor once the answer
+     * has begun. */
+    if (c == NULL || r->req.version < 11 || r->responded || status < 100 || status > 199)
+        return;
+    char line[80];
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    if (n < 0 || (size_t)n >= sizeof line)
+        return;
+    size_t mark = c->out.len;
+    if (buf_append(&c->out, line, (size_t)n) < 0 || buf_append(&c->out, fields, len) < 0 ||
+        buf_append(&c->out, "\r\n", 2) < 0) {
+        c->out.len = mark; /* all of it or nothing */
+        return;
+    }
+    queue_interim(c, NULL, 0);
 }
 
 void *hs_handler_ctx(hs_req_t *r)
