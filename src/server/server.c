@@ -440,8 +440,14 @@ buf_t *hs_scratch(hs_req_t *r)
     return &r->w->body;
 }
 
+static int unread_body_closes(const hs_req_t *r);
+
 static void end_head(hs_req_t *r)
 {
+    /* A body nobody reads that is too large to drop makes the answer close
+     * the connection: say so in the answer (RFC 9112 §9.6). */
+    if (!r->close && unread_body_closes(r))
+        r->close = 1;
     if (r->close)
         puts_(r->hdr, "Connection: close\r\n");
     else if (r->req.version == 10)
@@ -709,22 +715,27 @@ static int conn_fail(struct hs_conn *c, int status)
  * is dropped to keep the connection; a large, chunked or awaited
  * (100-continue) one closes it, lingering so that the client sees the
  * answer. Never may body bytes be read as the next request. */
+/* Whether r's body, if the handler leaves it unread, closes the connection. */
+static int unread_body_closes(const hs_req_t *r)
+{
+    const http_request_t *q = &r->req;
+    if (r->body_taken)
+        return 0; /* read (or being read) by the handler */
+    return q->chunked || (q->content_length > 0 &&
+                          ((uint64_t)q->content_length > r->w->s->cfg->lim.discard_body || q->expect_continue));
+}
+
 static void unread_body(struct hs_conn *c)
 {
     hs_req_t *r = c->req;
     const http_request_t *q = &r->req;
     if (r->body_taken)
         return; /* read (or being read) by the handler */
-    if (q->chunked) {
+    if (unread_body_closes(r)) {
         r->close = 1;
         c->linger = 1;
     } else if (q->content_length > 0) {
-        if ((uint64_t)q->content_length <= c->w->s->cfg->lim.discard_body && !q->expect_continue) {
-            c->discard_left = (uint64_t)q->content_length;
-        } else {
-            r->close = 1;
-            c->linger = 1;
-        }
+        c->discard_left = (uint64_t)q->content_length;
     }
 }
 

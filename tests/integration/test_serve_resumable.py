@@ -10,6 +10,7 @@ byte-identical until then, and no stray file appears), a body cut at 70%
 goes on from 70%, and the result is byte-identical to what was sent.
 Cuts are made with raw sockets; some appends are sent with curl.
 """
+import base64
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ import re
 import socket
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -367,3 +369,32 @@ def test_no_104_to_http10_and_options_announce_it(srv):
     interims, r = send_req(s2.port, "PUT", "/d/plain.txt", b"abc", [("Upload-Complete", "?1")])
     assert interims == [] and r.status == 201
     assert send_req(s2.port, "HEAD", "/.portico-upload/" + "0" * 32)[1].status == 404
+
+
+def test_upload_resource_needs_the_same_auth_as_writes(srv, tmp_path):
+    """With --auth-file, an upload is created, resumed, asked about and
+    cancelled only with the password: without it, 401 and nothing said
+    about the upload."""
+    with warnings.catch_warnings():  # crypt: deprecated, but in Debian 12's python 3.11
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    h = crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_SHA512))
+    (tmp_path / "users").write_text(f"ann:{h}\n")
+    s = srv("--auth-file", str(tmp_path / "users"))
+    good = [("Authorization", "Basic " + base64.b64encode(b"ann:s3cret").decode())]
+    data = os.urandom(30_000)
+    loc = cut_upload(s.port, "PUT", "/d/a.bin", data, 10_000, good)["Location"]
+    for method, body, extra in (("HEAD", b"", []), ("DELETE", b"", []),
+                                ("PATCH", data[10_000:], [("Content-Type", "application/partial-upload"),
+                                                          ("Upload-Offset", "10000"),
+                                                          ("Upload-Complete", "?1")])):
+        r = send_req(s.port, method, loc, body, extra)[1]
+        assert r.status == 401 and r.header("Upload-Offset") is None, (method, r)
+        r = send_req(s.port, method, "/.portico-upload/" + "0" * 32, body, extra)[1]
+        assert r.status == 401, method   # the same answer for an unknown id
+    r = send_req(s.port, "HEAD", loc, headers=good)[1]
+    assert r.status == 204 and r.header("Upload-Offset") == "10000"
+    r = send_req(s.port, "PATCH", loc, data[10_000:], good + [
+        ("Content-Type", "application/partial-upload"), ("Upload-Offset", "10000"),
+        ("Upload-Complete", "?1")])[1]
+    assert r.status == 201 and (s.root / "d" / "a.bin").read_bytes() == data
