@@ -398,3 +398,44 @@ def test_upload_resource_needs_the_same_auth_as_writes(srv, tmp_path):
         ("Content-Type", "application/partial-upload"), ("Upload-Offset", "10000"),
         ("Upload-Complete", "?1")])[1]
     assert r.status == 201 and (s.root / "d" / "a.bin").read_bytes() == data
+
+
+def test_104_then_100_continue_then_the_answer(srv):
+    s = srv()
+    with Conn(s.port) as c:
+        c.send(request("PUT", "/d/e.txt", headers=[("Upload-Complete", "?1"), ("Content-Length", "5"),
+                                                  ("Expect", "100-continue")]))
+        first = c.read_response()
+        second = c.read_response()
+        assert (first.status, second.status) == (104, 100)
+        assert LOC_RE.fullmatch(first.header("Location"))
+        c.send(b"hello")
+        r = c.read_response()
+        assert r.status == 201 and r.header("Upload-Complete") == "?1"
+    assert (s.root / "d" / "e.txt").read_bytes() == b"hello"
+
+
+def test_chunked_creation_cut_counts_decoded_bytes(srv):
+    """The offset counts representation bytes, not the chunk framing."""
+    s = srv()
+    data = os.urandom(40_000)
+    sock = socket.create_connection((HOST, s.port), timeout=10)
+    try:
+        sock.sendall(request("PUT", "/d/ch.bin", headers=[("Upload-Complete", "?1"),
+                                                          ("Transfer-Encoding", "chunked")]))
+        got = b""
+        while b"\r\n\r\n" not in got:
+            got += sock.recv(4096)
+        for i in range(0, 25_000, 5_000):
+            sock.sendall(b"%x\r\n" % 5_000 + data[i:i + 5_000] + b"\r\n")
+        sock.sendall(b"1000\r\n" + data[25_000:25_100])  # a chunk cut in its middle
+        sock.shutdown(socket.SHUT_WR)
+        while sock.recv(65536):
+            pass
+    finally:
+        sock.close()
+    loc = re.search(rb"Location: (\S+)", got).group(1).decode()
+    r = head(s.port, loc)
+    assert r.header("Upload-Offset") == "25100" and r.header("Upload-Length") is None
+    r = append(s.port, loc, 25_100, data[25_100:], complete=True)
+    assert r.status == 201 and (s.root / "d" / "ch.bin").read_bytes() == data
