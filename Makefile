@@ -75,7 +75,12 @@ unit: $(UNIT_BIN)
 	  total=$$((total + n)); progs=$$((progs + 1)); done; \
 	echo "unit: $$total tests passed in $$progs programs"
 
-integration: $(BIN)
+# playwright-core for the browser test, as pinned in its lock file.
+BROWSER_STAMP := tests/browser/node_modules/.package-lock.json
+$(BROWSER_STAMP): tests/browser/package-lock.json | $(DEPS_STAMP)
+	cd tests/browser && npm ci --no-audit --no-fund
+
+integration: $(BIN) $(BROWSER_STAMP)
 	PORTICO=$(abspath $(BIN)) $(PYTHON) -m pytest -q tests/integration
 
 test: unit integration

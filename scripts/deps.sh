@@ -14,7 +14,9 @@ packages=(
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
   iptables iproute2        # xfer integration tests: namespaces, veth, random drops
+  chromium nodejs          # the browser test (playwright-core from npm drives chromium)
 )
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
   packages+=(ethtool libnetfilter-queue-dev)  # bench/xfer.sh: offloads off, delay program

@@ -13,7 +13,9 @@
 #include "dns/hostaddr.h"
 #include "server/auth.h"
 #include "server/filecache.h"
+#include "server/limits.h"
 #include "server/mime.h"
+#include "server/resumable.h"
 #include "server/server.h"
 #include "server/static.h"
 
@@ -47,6 +49,8 @@ struct serve_opts {
     int no_trace;
     int multiple_choices;
     const char *auth_file;
+    unsigned max_uploads;         /* resumable uploads at once; 0: not offered */
+    uint32_t upload_expiry_ms;
 };
 
 enum opt_kind { K_SIZE, K_SECS, K_COUNT, K_BOOL, K_STR, K_LISTEN, K_WORKERS, K_LEVEL };
@@ -82,6 +86,8 @@ static const struct opt_desc opt_table[] = {
     { "auth-file", K_STR, "htpasswd-style FILE: writes need Basic auth (required off loopback)" },
     { "no-trace", K_BOOL, "answer TRACE with 405" },
     { "multiple-choices", K_BOOL, "300 with the list when a request does not choose between variants" },
+    { "max-uploads", K_COUNT, "unfinished resumable uploads kept, 0 = none (default 64)" },
+    { "upload-expiry", K_SECS, "seconds an idle resumable upload is kept (default 3600)" },
 };
 #define NOPTS (sizeof opt_table / sizeof opt_table[0])
 
@@ -288,6 +294,8 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             l->send_timeout_ms = ms;
         else if (!strcmp(name, "linger-timeout"))
             l->linger_ms = ms;
+        else if (!strcmp(name, "upload-expiry"))
+            o->upload_expiry_ms = ms;
         else
             o->hs.shutdown_ms = ms;
         return 0;
@@ -306,6 +314,12 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             l->max_fields = (size_t)c;
         } else if (!strcmp(name, "max-requests")) {
             l->max_requests = (uint32_t)c;
+        } else if (!strcmp(name, "max-uploads")) {
+            if (c > UPLOADS_CEIL_MAX) {
+                snprintf(err, errlen, "invalid max-uploads '%s': expected 0-%u", v, UPLOADS_CEIL_MAX);
+                return -1;
+            }
+            o->max_uploads = (unsigned)c;
         } else {
             if (c < 1) {
                 snprintf(err, errlen, "invalid max-connections '%s': expected at least 1", v);
@@ -443,6 +457,8 @@ int cmd_serve(int argc, char **argv)
     struct serve_opts o;
     memset(&o, 0, sizeof o);
     http_limits_default(&o.hs.lim);
+    o.max_uploads = UPLOADS_DEFAULT_MAX;
+    o.upload_expiry_ms = UPLOADS_DEFAULT_EXPIRY_S * 1000u;
     o.hs.shutdown_ms = SHUTDOWN_TIMEOUT_MS;
     o.log_level = LOG_WARN;
     o.dir = PORTICO_DEFAULT_SITE;
@@ -555,6 +571,15 @@ int cmd_serve(int argc, char **argv)
     }
     sc.write.pool = pool;
     sc.write.auth = auth;
+    if (o.writable && o.max_uploads > 0) {
+        uint32_t secs = o.upload_expiry_ms < 1000 ? 1 : o.upload_expiry_ms / 1000;
+        sc.write.uploads = rup_registry_new(o.max_uploads, secs, o.hs.lim.max_body);
+        if (sc.write.uploads == NULL) {
+            cmd_error("serve", "out of memory");
+            rc = 1;
+            goto out;
+        }
+    }
 
     loop_block_signals();
     static const struct hs_handler handler = {
@@ -563,6 +588,7 @@ int cmd_serve(int argc, char **argv)
     rc = hs_run(&o.hs, &handler, &sc);
 out:
     tpool_free(pool);
+    rup_registry_free(sc.write.uploads);
     auth_free(auth);
     mime_free();
     close(sc.rootfd);

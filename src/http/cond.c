@@ -182,3 +182,22 @@ enum http_range_result http_ranges_parse(slice_t v, uint64_t size, struct http_b
         return HTTP_RANGE_IGNORE;
     return *n ? HTTP_RANGE_OK : HTTP_RANGE_UNSATISFIABLE;
 }
+
+size_t http_cond_copy_size(const struct http_cond *c)
+{
+    return c->if_match.len + 1 + c->if_none_match.len + 1;
+}
+
+void http_cond_copy(struct http_cond *dst, const struct http_cond *c, char *buf)
+{
+    *dst = *c;
+    if (c->if_match.p != NULL) {
+        memcpy(buf, c->if_match.p, c->if_match.len);
+        dst->if_match = slice_make(buf, c->if_match.len);
+        buf += c->if_match.len + 1;
+    }
+    if (c->if_none_match.p != NULL) {
+        memcpy(buf, c->if_none_match.p, c->if_none_match.len);
+        dst->if_none_match = slice_make(buf, c->if_none_match.len);
+    }
+}

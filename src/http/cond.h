@@ -30,6 +30,12 @@ struct http_request;
  * as absent, as RFC 9110 says. */
 void http_cond_from_request(const struct http_request *q, struct http_cond *c);
 
+/* Bytes http_cond_copy() needs for c's strings. */
+size_t http_cond_copy_size(const struct http_cond *c);
+/* Copies c into *dst with its strings moved into buf (http_cond_copy_size
+ * bytes), so that dst outlives the request head c points into. */
+void http_cond_copy(struct http_cond *dst, const struct http_cond *c, char *buf);
+
 /* Evaluates them in the order of RFC 9110 §13.2.2 against the current
  * state of the resource (`exists`, its strong `etag` and `mtime`).
  * `get_or_head` selects 304 over 412 for a matching If-None-Match.

@@ -165,16 +165,37 @@ int mp_finish(const mp_parser_t *p)
     return p->state == S_DONE ? 0 : -400;
 }
 
-/* Copies a parameter value (raw quoted-string content or token) into dst
- * (cap bytes with the NUL), undoing quoted-pairs. Returns 0, or -1 if it
- * does not fit. */
-static int put_value(char *dst, size_t cap, slice_t raw, int escaped)
+/* The value of a hex digit, or -1. */
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Copies a name= or filename= value (quoted-string content or token) into
+ * dst (cap bytes with the NUL). Browsers (the HTML multipart/form-data
+ * encoding algorithm) escape exactly three bytes of these values: '"' as
+ * %22, CR as %0D, LF as %0A; everything else, backslashes included, is
+ * sent raw. So those three escapes are undone and nothing else is: another
+ * %XX, or a backslash, is the name's own byte. Returns 0, or -1 if it does
+ * not fit. */
+static int put_value(char *dst, size_t cap, slice_t raw)
 {
     size_t o = 0;
     for (size_t k = 0; k < raw.len; k++) {
         char c = raw.p[k];
-        if (escaped && c == '\\')
-            c = raw.p[++k];   /* quoted() saw a byte after every backslash */
+        if (c == '%' && k + 2 < raw.len && hexval(raw.p[k + 1]) >= 0 && hexval(raw.p[k + 2]) >= 0) {
+            int v = hexval(raw.p[k + 1]) * 16 + hexval(raw.p[k + 2]);
+            if (v == '"' || v == '\r' || v == '\n') {
+                c = (char)v;
+                k += 2;
+            }
+        }
         if (o + 1 >= cap)
             return -1;
         dst[o++] = c;
@@ -216,22 +237,17 @@ static const char *disposition(mp_parser_t *p, const char *s, size_t n)
         while (i < n && ows((unsigned char)s[i]))
             i++;
         slice_t value;
-        int escaped = 0;
         if (i < n && s[i] == '"') {
             /* Any byte but CR and LF (which cannot be in the line) may be
-             * in a filename: the caller decides what to make of it. */
+             * in a filename: the caller decides what to make of it. The
+             * value ends at the first '"': browsers send a quote as %22
+             * and a backslash as itself, never as a quoted-pair. */
             size_t start = ++i;
             for (;;) {
                 if (i == n)
                     return "invalid Content-Disposition";
                 if (s[i] == '"')
                     break;
-                if (s[i] == '\\') {
-                    if (i + 1 == n)
-                        return "invalid Content-Disposition";
-                    escaped = 1;
-                    i++;
-                }
                 i++;
             }
             value = slice_make(s + start, i - start);
@@ -248,12 +264,12 @@ static const char *disposition(mp_parser_t *p, const char *s, size_t n)
         if (http_slice_ieq(name, "name")) {
             if (seen_name++)
                 return "repeated parameter in Content-Disposition";
-            if (put_value(p->part.name, sizeof p->part.name, value, escaped) != 0)
+            if (put_value(p->part.name, sizeof p->part.name, value) != 0)
                 return "part name or filename too long";
         } else if (http_slice_ieq(name, "filename")) {
             if (seen_filename++)
                 return "repeated parameter in Content-Disposition";
-            if (put_value(p->part.filename, sizeof p->part.filename, value, escaped) != 0)
+            if (put_value(p->part.filename, sizeof p->part.filename, value) != 0)
                 return "part name or filename too long";
             p->part.has_filename = 1;
         }

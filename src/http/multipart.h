@@ -32,8 +32,11 @@
 enum mp_event { MP_MORE = 0, MP_PART, MP_DATA, MP_PART_END, MP_DONE };
 
 typedef struct mp_part {
-    char name[MP_NAME_MAX];          /* form field name, "" if none */
-    char filename[MP_NAME_MAX];      /* filename= as sent (unescaped from its quotes), "" if none */
+    /* name= and filename= as a browser meant them: the value between the
+     * quotes with %22, %0D and %0A decoded (the only escapes of the HTML
+     * form encoding; a backslash is a plain byte), "" if none. */
+    char name[MP_NAME_MAX];          /* form field name */
+    char filename[MP_NAME_MAX];
     int has_filename;
     char content_type[128];          /* the part's Content-Type, "" if none */
 } mp_part_t;

@@ -5,6 +5,7 @@ const char *http_reason(int status)
     switch (status) {
     case 100: return "Continue";
     case 101: return "Switching Protocols";
+    case 104: return "Upload Resumption Supported";
     case 200: return "OK";
     case 201: return "Created";
     case 202: return "Accepted";

@@ -453,8 +453,14 @@ buf_t *hs_scratch(hs_req_t *r)
     return &r->w->body;
 }
 
+static int unread_body_closes(const hs_req_t *r);
+
 static void end_head(hs_req_t *r)
 {
+    /* A body nobody reads that is too large to drop makes the answer close
+     * the connection: say so in the answer (RFC 9112 §9.6). */
+    if (!r->close && unread_body_closes(r))
+        r->close = 1;
     if (r->close)
         puts_(r->hdr, "Connection: close\r\n");
     else if (r->req.version == 10)
@@ -763,22 +769,27 @@ static int conn_fail(struct hs_conn *c, int status)
  * is dropped to keep the connection; a large, chunked or awaited
  * (100-continue) one closes it, lingering so that the client sees the
  * answer. Never may body bytes be read as the next request. */
+/* Whether r's body, if the handler leaves it unread, closes the connection. */
+static int unread_body_closes(const hs_req_t *r)
+{
+    const http_request_t *q = &r->req;
+    if (r->body_taken)
+        return 0; /* read (or being read) by the handler */
+    return q->chunked || (q->content_length > 0 &&
+                          ((uint64_t)q->content_length > r->w->s->cfg->lim.discard_body || q->expect_continue));
+}
+
 static void unread_body(struct hs_conn *c)
 {
     hs_req_t *r = c->req;
     const http_request_t *q = &r->req;
     if (r->body_taken)
         return; /* read (or being read) by the handler */
-    if (q->chunked) {
+    if (unread_body_closes(r)) {
         r->close = 1;
         c->linger = 1;
     } else if (q->content_length > 0) {
-        if ((uint64_t)q->content_length <= c->w->s->cfg->lim.discard_body && !q->expect_continue) {
-            c->discard_left = (uint64_t)q->content_length;
-        } else {
-            r->close = 1;
-            c->linger = 1;
-        }
+        c->discard_left = (uint64_t)q->content_length;
     }
 }
 
@@ -872,6 +883,18 @@ static int conn_parse(struct hs_conn *c)
 
 static void alog_copy(hs_req_t *r);
 
+/* Queues an interim (1xx) response ahead of the answer, in the same queue
+ * so that the order holds even when the socket takes only part of it now,
+ * and sends what it can. */
+static void queue_interim(struct hs_conn *c, const char *p, size_t n)
+{
+    if (n > 0 && buf_append(&c->out, p, n) < 0)
+        return;
+    ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
+    if (k > 0)
+        buf_consume(&c->out, (size_t)k);
+}
+
 void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
 {
     struct hs_conn *c = r->conn;
@@ -886,14 +909,28 @@ void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx)
         return; /* the client left during a hold: hs_resume() ends it */
     if (r->req.expect_continue && c->rlen == c->rpos) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        /* Ahead of the answer in the same queue, so the order holds even
-         * when the socket takes only part of it now. */
-        if (buf_append(&c->out, cont, sizeof cont - 1) == 0) {
-            ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len, MSG_NOSIGNAL);
-            if (k > 0)
-                buf_consume(&c->out, (size_t)k);
-        }
+        queue_interim(c, cont, sizeof cont - 1);
     }
+}
+
+void hs_resp_interim(hs_req_t *r, int status, const char *fields, size_t len)
+{
+    struct hs_conn *c = r->conn;
+    /* No 1xx to an HTTP/1.0 client (RFC 9110 §15.2), nor once the answer
+     * has begun. */
+    if (c == NULL || r->req.version < 11 || r->responded || status < 100 || status > 199)
+        return;
+    char line[80];
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
+    if (n < 0 || (size_t)n >= sizeof line)
+        return;
+    size_t mark = c->out.len;
+    if (buf_append(&c->out, line, (size_t)n) < 0 || buf_append(&c->out, fields, len) < 0 ||
+        buf_append(&c->out, "\r\n", 2) < 0) {
+        c->out.len = mark; /* all of it or nothing */
+        return;
+    }
+    queue_interim(c, NULL, 0);
 }
 
 void *hs_handler_ctx(hs_req_t *r)

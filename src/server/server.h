@@ -159,6 +159,14 @@ void hs_resp_dynamic(hs_req_t *r, const char *p, size_t len);
 /* No body and no Content-Length (1xx, 204, 304). */
 void hs_resp_empty(hs_req_t *r);
 
+/* Sends an interim response (1xx, such as 104 Upload Resumption
+ * Supported) before the final one: the status line, `fields` (complete
+ * "Name: value\r\n" lines, len bytes, copied) and the blank line. Only to
+ * HTTP/1.1 clients and before the answer has begun; ignored otherwise. May
+ * be called more than once. Interim bytes the socket does not take at once
+ * stay queued ahead of the answer. */
+void hs_resp_interim(hs_req_t *r, int status, const char *fields, size_t len);
+
 /* A complete error response with a small HTML page (dynamic). */
 void hs_resp_error(hs_req_t *r, int status);
 /* Ends a response started with hs_resp_start() (and fields such as Allow)

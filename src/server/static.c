@@ -657,8 +657,15 @@ void static_on_request(hs_req_t *r, void *wctx)
     case HTTP_M_OPTIONS:
         hs_resp_start(r, 204);
         hs_resp_field_str(r, "Allow", allow);
-        if (sw->cfg->writable)
+        if (sw->cfg->writable && sw->cfg->write.uploads == NULL)
             hs_resp_field_str(r, "Accept-Patch", "application/merge-patch+json");
+        if (sw->cfg->writable && sw->cfg->write.uploads != NULL) {
+            /* resumable uploads: the draft wants the full media type here */
+            char lim[96];
+            size_t n = rup_registry_limit_value(sw->cfg->write.uploads, lim, sizeof lim);
+            hs_resp_field_str(r, "Accept-Patch", "application/merge-patch+json, application/partial-upload");
+            hs_resp_field(r, "Upload-Limit", lim, n);
+        }
         hs_resp_empty(r);
         return;
     case HTTP_M_TRACE:
@@ -687,7 +694,10 @@ void static_on_request(hs_req_t *r, void *wctx)
         hs_resp_error(r, 400);
         return;
     }
-    if (q->method_id != HTTP_M_GET && q->method_id != HTTP_M_HEAD) {
+    const char *rid;
+    size_t ridlen;
+    if ((q->method_id != HTTP_M_GET && q->method_id != HTTP_M_HEAD) ||
+        (sw->cfg->write.uploads != NULL && rup_path_id(sw->path, (size_t)plen, &rid, &ridlen))) {
         write_request(r, &sw->cfg->write, sw->path, (size_t)plen);
         return;
     }

@@ -5,6 +5,7 @@
 #include "http/mergepatch.h"
 #include "http/multipart.h"
 #include "http/path.h"
+#include "http/upload.h"
 #include "server/static.h"
 
 #include <errno.h>
@@ -54,6 +55,16 @@ struct wreq {
     int partial;
     uint64_t rfirst, rlast;
     int64_t rtotal;            /* -1 for "*" */
+    /* resumable uploads (see write.h) */
+    struct http_upload_fields uf;   /* the request's Upload-* fields */
+    int64_t clen;              /* its Content-Length, -1 if none */
+    int rres;                  /* the target is an upload resource */
+    rup_t *rup;                /* the upload resource, with a reference */
+    uint64_t rgen;             /* our generation as its writer */
+    int rwriter;               /* we are (or were) its writer */
+    int rfinal;                /* this request completed the upload */
+    struct rup_state rst;      /* its state, for the answer */
+    const char *rwhy;          /* a 400's problem: "length" or "completed" */
     /* outcome */
     int status;
     int io_errno;
@@ -116,6 +127,15 @@ static void upload_free(struct upload *u, int parentfd);
 
 static void wreq_free(struct wreq *w)
 {
+    if (w->rup != NULL) {
+        if (w->rwriter) { /* cut or refused: the data so far stays */
+            int fd;
+            struct rup_state st;
+            const char *why;
+            rup_end(w->rup, w->rgen, 0, &fd, &st, &why);
+        }
+        rup_release(w->cfg->uploads, w->rup);
+    }
     upload_free(w->upload, w->parentfd);
     if (w->tmpfd >= 0) {
         close(w->tmpfd);
@@ -130,6 +150,15 @@ static void wreq_free(struct wreq *w)
     free(w);
 }
 
+/* Starts the answer; one that ends a resumable upload says so, so that
+ * the client can tell its status is the processing's, not the transfer's. */
+static void start(struct wreq *w, int status)
+{
+    hs_resp_start(w->r, status);
+    if (w->rfinal)
+        hs_resp_field_str(w->r, "Upload-Complete", "?1");
+}
+
 /* Answers with w->status and lets go of w. */
 static void finish(struct wreq *w)
 {
@@ -138,7 +167,7 @@ static void finish(struct wreq *w)
     if (r->conn != NULL) {
         switch (w->status) {
         case 201:
-            hs_resp_start(r, 201);
+            start(w, 201);
             hs_resp_field_str(r, "Location", w->location);
             if (w->etag_len)
                 hs_resp_field(r, "ETag", w->etag, w->etag_len);
@@ -146,7 +175,7 @@ static void finish(struct wreq *w)
             hs_resp_body(r, "created\n", 8);
             break;
         case 204:
-            hs_resp_start(r, 204);
+            start(w, 204);
             if (w->etag_len)
                 hs_resp_field(r, "ETag", w->etag, w->etag_len);
             hs_resp_empty(r);
@@ -165,7 +194,8 @@ static void finish(struct wreq *w)
             if (w->status >= 500)
                 log_warn("%s %s: %s", w->method == HTTP_M_PUT ? "PUT" : w->method == HTTP_M_DELETE ? "DELETE" : "POST",
                          w->path, strerror(w->io_errno));
-            hs_resp_error(r, w->status);
+            start(w, w->status);
+            hs_resp_page(r);
             break;
         }
     }
@@ -343,6 +373,8 @@ static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
 {
     (void)r;
     struct wreq *w = ctx;
+    if (w->rup != NULL)
+        return rup_append(w->rup, w->rgen, p, n);
     if (w->partial && w->received + n > w->rlast - w->rfirst + 1)
         return 400; /* more than Content-Range announced */
     w->received += n;
@@ -362,10 +394,16 @@ static int on_data(hs_req_t *r, void *ctx, const char *p, size_t n)
     return 0;
 }
 
+static void upload_end(struct wreq *w, int status);
+
 static void on_end(hs_req_t *r, void *ctx, int status)
 {
     (void)r; /* the same request as w->r */
     struct wreq *w = ctx;
+    if (w->rup != NULL) {
+        upload_end(w, status);
+        return;
+    }
     if (status != 0) {
         /* Refused or cut: the temporary file goes, the target never
          * changed. The engine answers (or there is no one to answer). */
@@ -415,13 +453,14 @@ static void upload_free(struct upload *u, int parentfd)
     free(u);
 }
 
-/* A browser sends the file's own name; keep its last path segment and
- * refuse names that are not one plain file name. */
+/* A browser sends the file's own name (its base name, with any backslash
+ * as a plain byte of it); keep what follows the last '/' and refuse names
+ * that are not one plain file name. */
 static int clean_filename(const char *in, char *out, size_t cap)
 {
     const char *base = in;
     for (const char *p = in; *p; p++)
-        if (*p == '/' || *p == '\\')
+        if (*p == '/')
             base = p + 1;
     size_t n = strlen(base);
     if (n == 0 || n >= cap || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
@@ -761,6 +800,9 @@ static int fill_around_range(struct wreq *w)
 /* The request is allowed: set up and read the body (PUT, POST), or do it
  * (DELETE). May run from on_request or after the password check. */
 static void delete_work(void *arg);
+static void resource_proceed(struct wreq *w);
+static int start_resumable(struct wreq *w);
+static void answer_upload(struct wreq *w, int status);
 
 static void proceed(struct wreq *w)
 {
@@ -768,6 +810,10 @@ static void proceed(struct wreq *w)
     if (r->conn == NULL) { /* gone during the password check */
         wreq_free(w);
         hs_resume(r);
+        return;
+    }
+    if (w->rres) {
+        resource_proceed(w);
         return;
     }
     if (w->method == HTTP_M_DELETE) {
@@ -785,6 +831,12 @@ static void proceed(struct wreq *w)
     int status = w->method == HTTP_M_PUT || w->method == HTTP_M_PATCH ? check_preconditions(w) : 0;
     if (status == 0 && w->upload == NULL)
         status = open_tmp(w);
+    if (status == 0)
+        status = start_resumable(w);
+    if (status != 0 && w->rwhy != NULL) {
+        answer_upload(w, status);
+        return;
+    }
     if (status != 0) {
         w->status = status;
         finish(w);
@@ -872,11 +924,102 @@ static char *copy_slice(slice_t s)
     return p;
 }
 
+/* A request for `method` on path (normalised): the path split into its
+ * directory and last name, the Location ready, the preconditions copied
+ * (the request head goes away before they are used). NULL when out of
+ * memory. */
+static struct wreq *wreq_new(hs_req_t *r, const struct write_config *cfg, const char *path,
+                             size_t plen, enum http_method method, const struct http_cond *c)
+{
+    int is_dir = path[plen - 1] == '/';
+    size_t loc_room = 3 * plen + 80;
+    struct wreq *w = calloc(1, sizeof *w + loc_room);
+    if (w == NULL)
+        return NULL;
+    w->cfg = cfg;
+    w->r = r;
+    w->method = method;
+    w->parentfd = -1;
+    w->tmpfd = -1;
+    w->clen = -1;
+    /* One block holds the path, a copy split into directory and name, and
+     * the precondition values. */
+    size_t need = 2 * (plen + 1) + http_cond_copy_size(c);
+    char *blk = malloc(need);
+    if (blk == NULL) {
+        free(w);
+        return NULL;
+    }
+    w->store = blk;
+    w->path = blk;
+    memcpy(w->path, path, plen);
+    w->path[plen] = '\0';
+    w->plen = plen;
+    char *split = blk + plen + 1;
+    memcpy(split, path, plen);
+    split[plen] = '\0';
+    http_cond_copy(&w->cond, c, split + plen + 1);
+    if (http_path_encode(slice_make(path, plen), w->location, loc_room - 64) < 0) {
+        free(blk);
+        free(w);
+        return NULL;
+    }
+
+    /* "/a/b/c" -> dir "a/b", name "c"; "/c" -> ".", "c"; for POST the path
+     * is the directory itself: "/a/b/" -> "a/b", "/" -> ".". */
+    if (is_dir && method == HTTP_M_DELETE) {
+        /* DELETE /a/b/ removes the directory b: drop the slash, then split */
+        split[plen - 1] = '\0';
+        w->path[plen - 1] = '\0';
+        w->plen = --plen;
+        is_dir = 0;
+    }
+    if (is_dir) {
+        split[plen - 1] = '\0';
+        w->dir = plen == 1 ? (char *)"." : split + 1;
+    } else {
+        char *slash = strrchr(split, '/');
+        w->name = slash + 1;
+        if (slash == split) {
+            w->dir = (char *)".";
+        } else {
+            *slash = '\0';
+            w->dir = split + 1;
+        }
+    }
+    return w;
+}
+
+/* Checks the password on the pool (then proceeds), or proceeds. */
+static void authorize(struct wreq *w, const http_request_t *q)
+{
+    if (w->cfg->auth != NULL) {
+        const http_field_t *a = http_find_field(q, "authorization");
+        if (a != NULL && (w->authz = copy_slice(a->value)) == NULL) {
+            w->status = 500;
+            finish(w);
+            return;
+        }
+        run_on_pool(w, auth_work, auth_done);
+        return;
+    }
+    proceed(w);
+}
+
+static void resource_request(hs_req_t *r, const struct write_config *cfg, const char *path,
+                             size_t plen);
+
 void write_request(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen)
 {
     const http_request_t *q = &r->req;
     int is_dir = path[plen - 1] == '/';
+    const char *rid;
+    size_t ridlen;
 
+    if (cfg->uploads != NULL && rup_path_id(path, plen, &rid, &ridlen)) {
+        resource_request(r, cfg, path, plen);
+        return;
+    }
     if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_DELETE) && is_dir && plen == 1) {
         hs_resp_start(r, 405);
         hs_resp_field_str(r, "Allow", cfg->trace ? "GET, HEAD, OPTIONS, POST, TRACE" : "GET, HEAD, OPTIONS, POST");
@@ -917,74 +1060,22 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         }
     }
 
-    size_t loc_room = 3 * plen + 80;
-    struct wreq *w = calloc(1, sizeof *w + loc_room);
+    struct http_cond c;
+    http_cond_from_request(q, &c);
+    struct wreq *w = wreq_new(r, cfg, path, plen, q->method_id, &c);
     if (w == NULL) {
         hs_resp_error(r, 500);
         return;
     }
-    w->cfg = cfg;
-    w->r = r;
-    w->method = q->method_id;
-    w->parentfd = -1;
-    w->tmpfd = -1;
-    /* One block holds the path, a copy split into directory and name, and
-     * the precondition values: the request head goes away before they are
-     * used. */
-    struct http_cond c;
-    http_cond_from_request(q, &c);
-    size_t need = 2 * (plen + 1) + c.if_match.len + 1 + c.if_none_match.len + 1;
-    char *blk = malloc(need);
-    if (blk == NULL)
-        goto nomem;
-    w->store = blk;
-    w->path = blk;
-    memcpy(w->path, path, plen);
-    w->path[plen] = '\0';
-    w->plen = plen;
-    char *split = blk + plen + 1;
-    memcpy(split, path, plen + 1);
-    char *extra = split + plen + 1;
-    w->cond = c;
-    if (c.if_match.p != NULL) {
-        memcpy(extra, c.if_match.p, c.if_match.len);
-        w->cond.if_match = slice_make(extra, c.if_match.len);
-        extra += c.if_match.len + 1;
-    }
-    if (c.if_none_match.p != NULL) {
-        memcpy(extra, c.if_none_match.p, c.if_none_match.len);
-        w->cond.if_none_match = slice_make(extra, c.if_none_match.len);
-    }
-    if (http_path_encode(slice_make(path, plen), w->location, loc_room - 64) < 0)
-        goto nomem;
-
-    /* "/a/b/c" -> dir "a/b", name "c"; "/c" -> ".", "c"; for POST the path
-     * is the directory itself: "/a/b/" -> "a/b", "/" -> ".". */
-    if (is_dir && q->method_id == HTTP_M_DELETE) {
-        /* DELETE /a/b/ removes the directory b: drop the slash, then split */
-        split[plen - 1] = '\0';
-        w->path[plen - 1] = '\0';
-        w->plen = --plen;
-        is_dir = 0;
-    }
-    if (is_dir) {
-        split[plen - 1] = '\0';
-        w->dir = plen == 1 ? (char *)"." : split + 1;
-    } else {
-        char *slash = strrchr(split, '/');
-        w->name = slash + 1;
-        if (slash == split) {
-            w->dir = (char *)".";
-        } else {
-            *slash = '\0';
-            w->dir = split + 1;
-        }
-    }
-
+    http_upload_fields(q, &w->uf);
+    w->clen = q->content_length;
     if (boundary.p != NULL) {
         w->upload = calloc(1, sizeof *w->upload);
-        if (w->upload == NULL)
-            goto nomem;
+        if (w->upload == NULL) {
+            w->status = 500;
+            finish(w);
+            return;
+        }
         w->upload->cur = -1;
         if (mp_init(&w->upload->mp, boundary) < 0) {
             w->status = 400;
@@ -1000,16 +1091,244 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
             return;
         }
     }
-    if (cfg->auth != NULL) {
-        const http_field_t *a = http_find_field(q, "authorization");
-        if (a != NULL && (w->authz = copy_slice(a->value)) == NULL)
-            goto nomem;
-        run_on_pool(w, auth_work, auth_done);
+    authorize(w, q);
+}
+
+/* ------------------------------------------------------- resumable uploads */
+
+#define PROBLEM_BASE "https://iana.org/assignments/http-problem-types#"
+
+/* Answers a request about an upload resource (or a creation that did not
+ * complete) with `status`, and lets go of w. */
+static void answer_upload(struct wreq *w, int status)
+{
+    hs_req_t *r = w->r;
+    int held = r->held;
+    const struct rup_state *st = &w->rst;
+    char lim[96], num[32], body[320];
+    size_t ln = rup_limit_value(st, lim, sizeof lim);
+    int n;
+    if (r->conn == NULL)
+        goto out;
+    switch (status) {
+    case 201: /* created, not complete: where to go on */
+        hs_resp_start(r, 201);
+        n = snprintf(body, sizeof body, "%s%s", RUP_PREFIX, rup_id(w->rup));
+        hs_resp_field(r, "Location", body, (size_t)n);
+        hs_resp_field_str(r, "Upload-Complete", "?0");
+        hs_resp_field(r, "Upload-Offset", num, (size_t)snprintf(num, sizeof num, "%" PRIu64, st->offset));
+        hs_resp_field(r, "Upload-Limit", lim, ln);
+        hs_resp_body(r, "", 0);
+        break;
+    case 204: /* HEAD, an append that did not complete, DELETE */
+        hs_resp_start(r, 204);
+        if (w->method != HTTP_M_DELETE) {
+            hs_resp_field_str(r, "Upload-Complete", st->complete ? "?1" : "?0");
+            hs_resp_field(r, "Upload-Offset", num, (size_t)snprintf(num, sizeof num, "%" PRIu64, st->offset));
+        }
+        if (w->method == HTTP_M_HEAD) {
+            if (st->length >= 0)
+                hs_resp_field(r, "Upload-Length", num, (size_t)snprintf(num, sizeof num, "%" PRId64, st->length));
+            hs_resp_field(r, "Upload-Limit", lim, ln);
+            hs_resp_field_str(r, "Cache-Control", "no-store");
+        }
+        hs_resp_empty(r);
+        break;
+    case 413: /* the draft: a 413 for the upload limits names them */
+        hs_resp_start(r, 413);
+        hs_resp_field(r, "Upload-Limit", lim, ln);
+        hs_resp_page(r);
+        break;
+    case 409: /* the offset the client gave is not ours: here is ours */
+        hs_resp_start(r, 409);
+        hs_resp_field(r, "Upload-Offset", num, (size_t)snprintf(num, sizeof num, "%" PRIu64, st->offset));
+        hs_resp_field_str(r, "Content-Type", "application/problem+json");
+        n = snprintf(body, sizeof body,
+                     "{\"type\":\"" PROBLEM_BASE "mismatching-upload-offset\","
+                     "\"title\":\"offset from request does not match offset of resource\","
+                     "\"expected-offset\":%" PRIu64 ",\"provided-offset\":%" PRId64 "}\n",
+                     st->offset, w->uf.offset);
+        hs_resp_body(r, body, (size_t)n);
+        break;
+    case 400:
+        if (w->rwhy != NULL && w->rwhy[0] != '\0') {
+            int done = strcmp(w->rwhy, "completed") == 0;
+            hs_resp_start(r, 400);
+            hs_resp_field_str(r, "Content-Type", "application/problem+json");
+            n = snprintf(body, sizeof body, "{\"type\":\"" PROBLEM_BASE "%s\",\"title\":\"%s\"}\n",
+                         done ? "completed-upload" : "inconsistent-upload-length",
+                         done ? "upload is already completed" : "inconsistent length values for upload");
+            hs_resp_body(r, body, (size_t)n);
+            break;
+        }
+        /* fall through */
+    default:
+        hs_resp_error(r, status);
+        break;
+    }
+out:
+    wreq_free(w);
+    if (held)
+        hs_resume(r);
+}
+
+/* A PUT or POST body that may become resumable: with Upload-Complete, an
+ * O_TMPFILE file and room in the registry, it gets an upload resource, and
+ * the client hears of it at once (104). Returns 0 or a status. */
+static int start_resumable(struct wreq *w)
+{
+    if (w->cfg->uploads == NULL || w->uf.complete < 0 || w->upload != NULL || w->partial ||
+        w->tmpname[0] != '\0' || (w->method != HTTP_M_PUT && w->method != HTTP_M_POST))
+        return 0;
+    int64_t length = w->uf.length;
+    if (w->uf.complete == 1 && w->clen >= 0) {
+        if (length >= 0 && length != w->clen) {
+            w->rwhy = "length";
+            return 400;
+        }
+        length = w->clen;
+    }
+    w->rup = rup_create(w->cfg->uploads, w->path, w->method, w->tmpfd, length, &w->cond, &w->rgen);
+    if (w->rup == NULL)
+        return 0; /* a plain upload, not resumable */
+    w->rwriter = 1;
+    struct rup_state st = { .length = length };
+    rup_limits(w->rup, &st);
+    char f[256], lim[96];
+    rup_limit_value(&st, lim, sizeof lim);
+    int n = snprintf(f, sizeof f, "Location: %s%s\r\nUpload-Limit: %s\r\n", RUP_PREFIX, rup_id(w->rup), lim);
+    hs_resp_interim(w->r, 104, f, (size_t)n);
+    return 0;
+}
+
+/* The body of a resumable request ended (status 0: whole). */
+static void upload_end(struct wreq *w, int status)
+{
+    if (status != 0) {
+        wreq_free(w); /* the engine answers; the data so far stays */
         return;
     }
-    proceed(w);
-    return;
-nomem:
-    w->status = 500;
-    finish(w);
+    int commitfd;
+    int rc = rup_end(w->rup, w->rgen, w->uf.complete == 1, &commitfd, &w->rst, &w->rwhy);
+    w->rwriter = 0;
+    if (rc != 0 || commitfd < 0) {
+        answer_upload(w, rc != 0 ? rc : w->rres ? 204 : 201);
+        return;
+    }
+    w->rfinal = 1;
+    if (!w->rres) { /* the creating request carried it all */
+        close(commitfd);
+        run_on_pool(w, commit_work, job_done);
+        return;
+    }
+    /* An append completed it: commit as the creating request asked. */
+    enum http_method m;
+    struct http_cond c;
+    const char *target = rup_target(w->rup, &m, &c);
+    struct wreq *x = wreq_new(w->r, w->cfg, target, strlen(target), m, &c);
+    if (x == NULL) {
+        close(commitfd);
+        w->status = 500;
+        finish(w);
+        return;
+    }
+    x->rfinal = 1;
+    x->rup = w->rup; /* the reference moves to x */
+    w->rup = NULL;
+    x->tmpfd = commitfd;
+    wreq_free(w);
+    int fd = fs_open_beneath(x->cfg->rootfd, x->dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0) {
+        x->io_errno = -fd;
+        x->status = fd == -ENOENT || fd == -ENOTDIR ? 409 : errno_status(-fd);
+        finish(x);
+        return;
+    }
+    x->parentfd = fd;
+    run_on_pool(x, commit_work, job_done);
+}
+
+/* After the password check: the request on an upload resource. */
+static void resource_proceed(struct wreq *w)
+{
+    hs_req_t *r = w->r;
+    rup_registry_t *g = w->cfg->uploads;
+    w->rup = rup_find(g, w->name, strlen(w->name));
+    if (w->rup == NULL) {
+        answer_upload(w, 404);
+        return;
+    }
+    if (w->method == HTTP_M_HEAD) {
+        int rc = rup_query(w->rup, &w->rst);
+        answer_upload(w, rc != 0 ? rc : 204);
+        return;
+    }
+    if (w->method == HTTP_M_DELETE) {
+        answer_upload(w, rup_cancel(g, w->rup) != 0 ? 404 : 204);
+        return;
+    }
+    /* PATCH: append from Upload-Offset */
+    int64_t length = w->uf.length;
+    if (w->uf.complete == 1 && w->clen >= 0) {
+        if (length >= 0 && length != w->uf.offset + w->clen) {
+            w->rwhy = "length";
+            answer_upload(w, 400);
+            return;
+        }
+        length = w->uf.offset + w->clen;
+    }
+    int rc = rup_claim(w->rup, w->uf.offset, length, w->clen, &w->rgen, &w->rst, &w->rwhy);
+    if (rc == 400 && strcmp(w->rwhy, "completed") == 0 && w->clen != 0)
+        w->rwhy = "length"; /* bytes after the end: the draft's inconsistent length */
+    if (rc != 0) {
+        answer_upload(w, rc);
+        return;
+    }
+    w->rwriter = 1;
+    hs_read_body(r, &body_ops, w);
+    if (r->held)
+        hs_resume(r);
+}
+
+/* Any request on RUP_PREFIX... while writable and offering resumption. */
+static void resource_request(hs_req_t *r, const struct write_config *cfg, const char *path,
+                             size_t plen)
+{
+    const http_request_t *q = &r->req;
+    struct http_upload_fields uf;
+    http_upload_fields(q, &uf);
+    switch (q->method_id) {
+    case HTTP_M_HEAD:
+    case HTTP_M_DELETE:
+        break;
+    case HTTP_M_PATCH: {
+        const http_field_t *ct = http_find_field(q, "content-type");
+        if (ct == NULL || !http_is_partial_upload(ct->value)) {
+            hs_resp_start(r, 415);
+            hs_resp_field_str(r, "Accept-Patch", "application/partial-upload");
+            hs_resp_page(r);
+            return;
+        }
+        if (uf.offset < 0 || uf.complete < 0) {
+            hs_resp_error(r, 400); /* an append must say where and whether it ends */
+            return;
+        }
+        break;
+    }
+    default:
+        hs_resp_start(r, 405);
+        hs_resp_field_str(r, "Allow", "HEAD, PATCH, DELETE, OPTIONS");
+        hs_resp_page(r);
+        return;
+    }
+    static const struct http_cond none;
+    struct wreq *w = wreq_new(r, cfg, path, plen, q->method_id, &none);
+    if (w == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    w->rres = 1;
+    w->uf = uf;
+    w->clen = q->content_length;
+    authorize(w, q);
 }

@@ -17,6 +17,7 @@
 
 #include "core/tpool.h"
 #include "server/auth.h"
+#include "server/resumable.h"
 #include "server/server.h"
 
 struct write_config {
@@ -24,10 +25,20 @@ struct write_config {
     tpool_t *pool;
     const auth_db_t *auth;    /* NULL: no authentication */
     int trace;                /* TRACE is answered (for Allow) */
+    rup_registry_t *uploads;  /* resumable uploads; NULL: not offered */
 };
 
-/* Handles PUT, DELETE and POST on `path` (normalised, starting with '/').
- * Answers or holds r. */
+/* Handles PUT, DELETE, POST and PATCH on `path` (normalised, starting with
+ * '/'), and every method on an upload resource (RUP_PREFIX: HEAD for the
+ * offset, PATCH to append, DELETE to cancel). Answers or holds r.
+ *
+ * Resumable uploads: a PUT or POST (not multipart, not partial) with a
+ * valid Upload-Complete field gets an upload resource, announced at once in
+ * a `104 Upload Resumption Supported` interim response (Location,
+ * Upload-Limit); if the body is cut, what arrived stays in the resource and
+ * the client goes on from Upload-Offset with PATCH (application/partial-
+ * upload). The target is written only when the upload completes, exactly
+ * as a plain PUT or POST body would be. */
 void write_request(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen);
 
 #endif

@@ -177,3 +177,77 @@ def test_gzip_not_for_small_binary_or_ranges(gzsrv):
     assert get(s.port, "/blob.bin", [("Accept-Encoding", "gzip")]).header("Content-Encoding") is None
     r = get(s.port, "/big.txt", [("Accept-Encoding", "gzip"), ("Range", "bytes=0-4")])
     assert r.status == 206 and r.body == b"hello" and r.header("Content-Encoding") is None
+
+
+# ------------------------------------------------------------------ the rest of issue 4's list
+
+ENC_FILES = {
+    "enc.txt": None,  # no such file: only variants
+    "enc.txt.gz": gzip.compress(b"plain text\n"),
+    "enc.txt.br": b"\x0b\x05\x80plain text\n\x03",      # bytes only: never decoded here
+    "enc.txt.zst": b"\x28\xb5\x2f\xfd\x00\x58plain text\n",
+    "only.txt.gz": gzip.compress(b"only gzip\n"),
+}
+
+
+@pytest.fixture(scope="module")
+def encsrv(tmp_path_factory):
+    d = tmp_path_factory.mktemp("enc")
+    for name, data in ENC_FILES.items():
+        if data is not None:
+            (d / name).write_bytes(data)
+    s = start_serve(d, d.parent, tag="enc")
+    yield s
+    s.stop()
+    assert not s.sanitizer_report()
+
+
+@pytest.mark.parametrize("ae, coding", [("br", "br"), ("zstd", "zstd"), ("gzip", "gzip"),
+                                        ("br;q=0.5, zstd;q=0.9, gzip;q=0.1", "zstd"),
+                                        ("identity;q=0, br", "br")])
+def test_precompressed_br_zst_gz(encsrv, ae, coding):
+    r = get(encsrv.port, "/enc.txt", [("Accept-Encoding", ae)])
+    assert r.status == 200 and r.header("Content-Encoding") == coding
+    ext = {"br": "br", "zstd": "zst", "gzip": "gz"}[coding]
+    assert r.body == ENC_FILES[f"enc.txt.{ext}"]
+    assert vary_set(r) == {"Accept-Encoding"}
+
+
+def test_identity_excluded_and_nothing_else_acceptable_is_406(encsrv):
+    # only a gzip variant exists: a client that refuses gzip and identity gets 406
+    r = get(encsrv.port, "/only.txt", [("Accept-Encoding", "identity;q=0, gzip;q=0")])
+    assert r.status == 406
+    r = get(encsrv.port, "/only.txt", [("Accept-Encoding", "gzip")])
+    assert r.status == 200 and r.header("Content-Encoding") == "gzip"
+
+
+@pytest.mark.parametrize("target, want", [("/doc", {"Accept", "Accept-Language"}),
+                                          ("/langs", {"Accept-Language"}),
+                                          ("/page", {"Accept-Encoding"})])
+def test_vary_names_exactly_the_dimensions(srv, target, want):
+    for hs in ([], [("Accept-Language", "ko")], [("Accept", "application/json")],
+               [("Accept-Encoding", "gzip")]):
+        r = get(srv.port, target, hs)
+        if r.status == 200:
+            assert vary_set(r) == want, (target, hs, r.header("Vary"))
+
+
+NEG_REQUESTS = [
+    ("/doc", []), ("/doc", [("Accept", "application/json")]),
+    ("/doc", [("Accept-Language", "kr;q=0.7, fr;q=0, en;q=0.4")]),
+    ("/doc", [("Accept", "image/png")]),                     # 406
+    ("/page", [("Accept-Encoding", "gzip")]), ("/page", []),
+    ("/langs", [("Accept-Language", "en")]), ("/langs", [("Accept-Language", "de")]),
+]
+
+
+@pytest.mark.parametrize("target, hs", NEG_REQUESTS)
+def test_head_equals_get_for_every_negotiated_resource(srv, srv300, target, hs):
+    for s in (srv, srv300):
+        g = get(s.port, target, hs)
+        h = get(s.port, target, hs, method="HEAD")
+        assert h.status == g.status and h.body == b""
+        skip = {"date"}
+        gf = [(n, v) for n, v in g.fields if n.lower() not in skip]
+        hf = [(n, v) for n, v in h.fields if n.lower() not in skip]
+        assert hf == gf, (target, hs, s.port)

@@ -460,6 +460,26 @@ def test_413_over_max_body_without_100_continue(fresh, tmp_path):
     assert_untouched(s, root, ["f.txt"], root / "f.txt", b"old")
 
 
+def test_answer_that_leaves_a_body_unread_says_whether_it_closes(wsrv, wdir):
+    """A refused write whose body is too large to drop closes the connection
+    and says so (Connection: close); a small one is dropped and the
+    connection stays, without that field."""
+    d, u = wdir
+    (d / "f.txt").write_bytes(b"old")
+    pre = [("If-Match", '"nope"')]
+    with Conn(wsrv.port) as c:
+        c.send(request("PUT", f"{u}/f.txt", headers=pre + [("Content-Length", str(MIB))]) + b"x" * 1000)
+        r = c.read_response()
+        assert r.status == 412 and r.header("Connection") == "close", r
+        assert c.closed_by_server()
+    with Conn(wsrv.port) as c:
+        c.send(request("PUT", f"{u}/f.txt", headers=pre + [("Content-Length", "10")]) + b"x" * 10)
+        r = c.read_response()
+        assert r.status == 412 and r.header("Connection") is None, r
+        c.send(request("GET", f"{u}/f.txt"))
+        assert c.read_response().body == b"old"
+
+
 # ------------------------------------------------------------------ DELETE
 
 def test_delete_204_then_404(wsrv, wdir):
