@@ -1020,6 +1020,8 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         resource_request(r, cfg, path, plen);
         return;
     }
+    if (cfg->uploads != NULL)
+        rup_registry_sweep(cfg->uploads); /* abandoned uploads go even if nobody asks for them */
     if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_DELETE) && is_dir && plen == 1) {
         hs_resp_start(r, 405);
         hs_resp_field_str(r, "Allow", cfg->trace ? "GET, HEAD, OPTIONS, POST, TRACE" : "GET, HEAD, OPTIONS, POST");
