@@ -130,6 +130,14 @@ void rup_registry_free(rup_registry_t *g)
     free(g);
 }
 
+void rup_registry_sweep(rup_registry_t *g)
+{
+    time_t now = now_s();
+    pthread_mutex_lock(&g->mu);
+    sweep(g, now);
+    pthread_mutex_unlock(&g->mu);
+}
+
 int rup_path_id(const char *path, size_t plen, const char **id, size_t *idlen)
 {
     size_t n = sizeof RUP_PREFIX - 1;

@@ -17,7 +17,7 @@
  * give, as the draft requires. The offset never decreases.
  *
  * Expiry: a resource with no writer and no request for `expiry_s` seconds
- * is dropped when the registry is next used. */
+ * is dropped when the registry is next used (any write request sweeps). */
 #ifndef PORTICO_SERVER_RESUMABLE_H
 #define PORTICO_SERVER_RESUMABLE_H
 
@@ -45,6 +45,10 @@ struct rup_state {
 rup_registry_t *rup_registry_new(unsigned max, uint32_t expiry_s, uint64_t max_size);
 /* Closes every resource's file. No request may hold one any more. */
 void rup_registry_free(rup_registry_t *g);
+
+/* Drops expired and dead resources now (also done by rup_create and
+ * rup_find); the write handler calls it for every write request. */
+void rup_registry_sweep(rup_registry_t *g);
 
 /* Whether path (normalised, plen bytes) names an upload resource; sets
  * *id to its id part. */

@@ -64,7 +64,7 @@ struct wreq {
     int rwriter;               /* we are (or were) its writer */
     int rfinal;                /* this request completed the upload */
     struct rup_state rst;      /* its state, for the answer */
-    const char *rwhy;          /* a 400's problem: "length" or "completed" */
+    const char *rwhy;          /* the problem: "length", "completed" (400), "offset" (409) */
     /* outcome */
     int status;
     int io_errno;
@@ -1020,6 +1020,8 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
         resource_request(r, cfg, path, plen);
         return;
     }
+    if (cfg->uploads != NULL)
+        rup_registry_sweep(cfg->uploads); /* abandoned uploads go even if nobody asks for them */
     if ((q->method_id == HTTP_M_PUT || q->method_id == HTTP_M_DELETE) && is_dir && plen == 1) {
         hs_resp_start(r, 405);
         hs_resp_field_str(r, "Allow", cfg->trace ? "GET, HEAD, OPTIONS, POST, TRACE" : "GET, HEAD, OPTIONS, POST");
@@ -1140,6 +1142,10 @@ static void answer_upload(struct wreq *w, int status)
         hs_resp_page(r);
         break;
     case 409: /* the offset the client gave is not ours: here is ours */
+        if (w->rwhy == NULL || strcmp(w->rwhy, "offset") != 0) {
+            hs_resp_error(r, 409); /* another request took over this one */
+            break;
+        }
         hs_resp_start(r, 409);
         hs_resp_field(r, "Upload-Offset", num, (size_t)snprintf(num, sizeof num, "%" PRIu64, st->offset));
         hs_resp_field_str(r, "Content-Type", "application/problem+json");
@@ -1280,6 +1286,8 @@ static void resource_proceed(struct wreq *w)
     int rc = rup_claim(w->rup, w->uf.offset, length, w->clen, &w->rgen, &w->rst, &w->rwhy);
     if (rc == 400 && strcmp(w->rwhy, "completed") == 0 && w->clen != 0)
         w->rwhy = "length"; /* bytes after the end: the draft's inconsistent length */
+    if (rc == 409)
+        w->rwhy = "offset";
     if (rc != 0) {
         answer_upload(w, rc);
         return;

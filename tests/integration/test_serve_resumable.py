@@ -310,6 +310,13 @@ def test_abandoned_upload_expires(srv):
         time.sleep(1.5)
     assert wait_tmp_count(s, 0) == 0
     assert os.listdir(s.root / "d") == []
+    # abandoned and never asked about again: any later write frees it
+    loc = cut_upload(s.port, "PUT", "/d/f.bin", os.urandom(40_000), 10_000)["Location"]
+    assert wait_tmp_count(s, 1) == 1
+    time.sleep(1.5)
+    assert send_req(s.port, "PUT", "/d/other.txt", b"x")[1].status == 201
+    assert wait_tmp_count(s, 0) == 0
+    assert head(s.port, loc).status == 404
 
 
 def test_limits(srv):
