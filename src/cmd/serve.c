@@ -583,7 +583,7 @@ int cmd_serve(int argc, char **argv)
 
     loop_block_signals();
     static const struct hs_handler handler = {
-        static_worker_init, static_worker_free, static_on_request,
+        static_worker_init, static_worker_free, static_on_request, static_on_refused,
     };
     rc = hs_run(&o.hs, &handler, &sc);
 out:

@@ -752,17 +752,26 @@ static int conn_answer(struct hs_conn *c)
     return 0;
 }
 
-/* Answers with an error and closes: the request cannot be read further. */
-static int conn_fail(struct hs_conn *c, int status)
+/* conn_fail() once the handler had its chance to answer the refusal
+ * itself (on_refused, on_end): an answer it made with that status is kept,
+ * for the fields it adds. */
+static int conn_refused(struct hs_conn *c, int status)
 {
     hs_req_t *r = c->req;
-    r->responded = 0;
     r->close = 1;
     r->body_ops = NULL;
     c->linger = 1;
-    hs_resp_error(r, status);
+    if (!r->responded || r->status != status)
+        hs_resp_error(r, status);
     c->rpos = c->rlen; /* framing is lost: nothing after this is read */
     return conn_answer(c);
+}
+
+/* Answers with an error and closes: the request cannot be read further. */
+static int conn_fail(struct hs_conn *c, int status)
+{
+    c->req->responded = 0;
+    return conn_refused(c, status);
 }
 
 /* The answer is ready and the handler did not read the body: a small one
@@ -806,7 +815,10 @@ static void dispatch(struct hs_conn *c)
         r->close = 1;
 
     if (q->content_length > 0 && (uint64_t)q->content_length > lim->max_body) {
-        conn_fail(c, 413);
+        r->close = 1;
+        if (w->s->h->on_refused != NULL)
+            w->s->h->on_refused(r, w->hctx, 413);
+        conn_refused(c, 413);
         return;
     }
     if (q->method_id == HTTP_M_UNKNOWN) {
@@ -990,6 +1002,10 @@ static int body_end(struct hs_conn *c, int status)
     const struct hs_body_ops *ops = r->body_ops;
     r->body_ops = NULL;
     c->state = C_WRITE;
+    if (status != 0) {
+        r->responded = 0; /* on_end may answer the refusal itself */
+        r->close = 1;
+    }
     ops->on_end(r, r->body_ctx, status);
     if (status != 0) {
         if (r->held) {
@@ -997,7 +1013,7 @@ static int body_end(struct hs_conn *c, int status)
             r->held = 0;
             r->w->holds--;
         }
-        return conn_fail(c, status);
+        return conn_refused(c, status);
     }
     if (r->held) {
         c->state = C_WAIT;

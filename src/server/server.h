@@ -43,6 +43,11 @@ struct hs_handler {
     /* A request head arrived (method known, limits passed). Must answer
      * with exactly one hs_resp_* call chain before returning. */
     void (*on_request)(hs_req_t *r, void *wctx);
+    /* The engine refuses a head before on_request sees it (413: a
+     * Content-Length past max_body). May be NULL. The handler may answer
+     * with that same status itself, to add fields of its own (r->close is
+     * set; the body is never read); otherwise the engine answers. */
+    void (*on_refused)(hs_req_t *r, void *wctx, int status);
 };
 
 struct hs_body_ops;
@@ -91,8 +96,9 @@ struct hs_body_ops {
     /* The body is over. status 0: it is complete and the handler must
      * answer now (or hs_hold() and answer later). status >= 400: it was
      * refused (the handler's status, 400 bad chunking, 408 too slow, 413
-     * too large) and the engine answers it after on_end returns. status -1:
-     * the client went away; nobody can be answered. */
+     * too large) and the engine answers it after on_end returns, unless
+     * on_end answered with that same status itself (to add fields; r->close
+     * is set). status -1: the client went away; nobody can be answered. */
     void (*on_end)(hs_req_t *r, void *ctx, int status);
 };
 

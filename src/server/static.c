@@ -640,6 +640,16 @@ static void redirect_slash(hs_req_t *r, struct static_worker *sw, size_t plen)
     hs_resp_page(r);
 }
 
+void static_on_refused(hs_req_t *r, void *wctx, int status)
+{
+    struct static_worker *sw = wctx;
+    if (sw == NULL || !sw->cfg->writable)
+        return;
+    long plen = http_path_normalize(r->req.path, sw->path, sw->pathcap);
+    if (plen > 0)
+        write_refused(r, &sw->cfg->write, sw->path, (size_t)plen, status);
+}
+
 void static_on_request(hs_req_t *r, void *wctx)
 {
     struct static_worker *sw = wctx;

@@ -39,5 +39,8 @@ int static_check_root(const char *dir, int *rootfd, char *err, size_t errlen);
 void *static_worker_init(int idx, void *arg);
 void static_worker_free(void *wctx);
 void static_on_request(hs_req_t *r, void *wctx);
+/* The engine refused r's head (hs_handler.on_refused): upload requests
+ * get their 413 from write_refused(). */
+void static_on_refused(hs_req_t *r, void *wctx, int status);
 
 #endif

@@ -1100,6 +1100,14 @@ void write_request(hs_req_t *r, const struct write_config *cfg, const char *path
 
 #define PROBLEM_BASE "https://iana.org/assignments/http-problem-types#"
 
+/* A 413 caused by the upload limits names them (Upload-Limit). */
+static void answer_upload_413(hs_req_t *r, const char *lim, size_t ln)
+{
+    hs_resp_start(r, 413);
+    hs_resp_field(r, "Upload-Limit", lim, ln);
+    hs_resp_page(r);
+}
+
 /* Answers a request about an upload resource (or a creation that did not
  * complete) with `status`, and lets go of w. */
 static void answer_upload(struct wreq *w, int status)
@@ -1137,9 +1145,7 @@ static void answer_upload(struct wreq *w, int status)
         hs_resp_empty(r);
         break;
     case 413: /* the draft: a 413 for the upload limits names them */
-        hs_resp_start(r, 413);
-        hs_resp_field(r, "Upload-Limit", lim, ln);
-        hs_resp_page(r);
+        answer_upload_413(r, lim, ln);
         break;
     case 409: /* the offset the client gave is not ours: here is ours */
         if (w->rwhy == NULL || strcmp(w->rwhy, "offset") != 0) {
@@ -1178,6 +1184,38 @@ out:
         hs_resume(r);
 }
 
+void write_refused(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen,
+                   int status)
+{
+    const http_request_t *q = &r->req;
+    if (status != 413 || cfg->uploads == NULL || plen == 0)
+        return;
+    struct http_upload_fields uf;
+    http_upload_fields(q, &uf);
+    if (uf.complete < 0)
+        return; /* neither a creation nor an append */
+    const char *rid;
+    size_t ridlen;
+    int is_dir = path[plen - 1] == '/';
+    int upload;
+    if (rup_path_id(path, plen, &rid, &ridlen)) {
+        upload = q->method_id == HTTP_M_PATCH; /* an append */
+    } else if (q->method_id == HTTP_M_PUT) {
+        upload = !is_dir && http_find_field(q, "content-range") == NULL;
+    } else if (q->method_id == HTTP_M_POST) {
+        const http_field_t *ct = http_find_field(q, "content-type");
+        upload = is_dir && !(ct != NULL && ct->value.len >= 19 &&
+                             strncasecmp(ct->value.p, "multipart/form-data", 19) == 0);
+    } else {
+        upload = 0;
+    }
+    if (!upload)
+        return;
+    char lim[96];
+    size_t ln = rup_registry_limit_value(cfg->uploads, lim, sizeof lim);
+    answer_upload_413(r, lim, ln);
+}
+
 /* A PUT or POST body that may become resumable: with Upload-Complete, an
  * O_TMPFILE file and room in the registry, it gets an upload resource, and
  * the client hears of it at once (104). Returns 0 or a status. */
@@ -1210,8 +1248,16 @@ static int start_resumable(struct wreq *w)
 /* The body of a resumable request ended (status 0: whole). */
 static void upload_end(struct wreq *w, int status)
 {
+    if (status == 413 && w->r->conn != NULL) {
+        /* Past --max-body (the engine) or max-size: the limits are named.
+         * The engine closes after it; the data so far stays. */
+        char lim[96];
+        rup_limits(w->rup, &w->rst);
+        size_t ln = rup_limit_value(&w->rst, lim, sizeof lim);
+        answer_upload_413(w->r, lim, ln);
+    }
     if (status != 0) {
-        wreq_free(w); /* the engine answers; the data so far stays */
+        wreq_free(w); /* the engine answers (413: as above); the data so far stays */
         return;
     }
     int commitfd;

@@ -41,4 +41,11 @@ struct write_config {
  * as a plain PUT or POST body would be. */
 void write_request(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen);
 
+/* The engine refuses r with `status` before write_request sees it (413:
+ * Content-Length past --max-body). For an upload creation or append, a 413
+ * is answered here with Upload-Limit (the draft wants the limits named on a
+ * 413 they caused); anything else is left to the engine. */
+void write_refused(hs_req_t *r, const struct write_config *cfg, const char *path, size_t plen,
+                   int status);
+
 #endif

@@ -446,3 +446,67 @@ def test_chunked_creation_cut_counts_decoded_bytes(srv):
     assert r.header("Upload-Offset") == "25100" and r.header("Upload-Length") is None
     r = append(s.port, loc, 25_100, data[25_100:], complete=True)
     assert r.status == 201 and (s.root / "d" / "ch.bin").read_bytes() == data
+
+
+def test_413_before_the_body_names_the_upload_limits(srv):
+    """A creation request (Upload-Complete) or an append whose
+    Content-Length is past --max-body is refused by the engine before any
+    body byte is read; the draft wants Upload-Limit on a 413 that comes from
+    the upload limits, so the client can retry within them. A plain PUT's
+    413 has no Upload-Limit, and neither has one with resumption off."""
+    s = srv("--max-body", "64k")
+    for method, target in (("PUT", "/d/big.bin"), ("POST", "/d/")):
+        with Conn(s.port) as c:
+            c.send(request(method, target, headers=[("Upload-Complete", "?1"),
+                                                    ("Content-Length", "70000")]))
+            r = c.read_response()
+        assert r.status == 413, (method, r.status)
+        assert r.header("Upload-Limit") is not None, method
+        assert "max-size=65536" in r.header("Upload-Limit")
+        assert r.header("Connection") == "close"
+    assert not (s.root / "d" / "big.bin").exists()
+    # an append past --max-body: the same
+    r = send_req(s.port, "PUT", "/d/a.bin", b"", [("Upload-Complete", "?0")])[1]
+    loc = r.header("Location")
+    assert r.status == 201
+    with Conn(s.port) as c:
+        c.send(request("PATCH", loc, headers=[("Content-Type", "application/partial-upload"),
+                                              ("Upload-Offset", "0"), ("Upload-Complete", "?1"),
+                                              ("Content-Length", "70000")]))
+        r = c.read_response()
+    assert r.status == 413 and "max-size=65536" in r.header("Upload-Limit")
+    # not an upload: a plain 413
+    with Conn(s.port) as c:
+        c.send(request("PUT", "/d/plain.bin", headers=[("Content-Length", "70000")]))
+        r = c.read_response()
+    assert r.status == 413 and r.header("Upload-Limit") is None
+    s2 = srv("--max-body", "64k", "--max-uploads", "0")
+    with Conn(s2.port) as c:
+        c.send(request("PUT", "/d/big.bin", headers=[("Upload-Complete", "?1"),
+                                                     ("Content-Length", "70000")]))
+        r = c.read_response()
+    assert r.status == 413 and r.header("Upload-Limit") is None
+
+
+def test_chunked_creation_past_max_body_names_the_upload_limits(srv):
+    """A chunked creation request runs past --max-body mid-body: the 413
+    after the 104 carries Upload-Limit too, and what arrived stays."""
+    s = srv("--max-body", "64k")
+    with Conn(s.port) as c:
+        c.send(request("PUT", "/d/big.bin", headers=[("Upload-Complete", "?1"),
+                                                     ("Transfer-Encoding", "chunked")]))
+        interim = c.read_response()
+        assert interim.status == 104
+        loc = interim.header("Location")
+        chunk = b"z" * 8192
+        try:
+            for _ in range(10):
+                c.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+        except OSError:
+            pass  # the server may have answered and shut its side already
+        r = c.read_response()
+    assert r.status == 413
+    assert r.header("Upload-Limit") is not None and "max-size=65536" in r.header("Upload-Limit")
+    assert r.header("Connection") == "close"
+    assert int(head(s.port, loc).header("Upload-Offset")) <= 65536
+    assert not (s.root / "d" / "big.bin").exists()
