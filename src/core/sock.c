@@ -90,12 +90,16 @@ int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
 }
 
 /* One address literal into a: IPv4 dotted quad, or IPv6 with an optional
- * %zone (an interface name or index). Returns 0, or -1 when s is not one. */
-static int literal_parse(const char *s, uint16_t port, addr_t *a)
+ * %zone (an interface name or index). Returns 0, -1 when s is not one, or
+ * -2 for an IPv6 literal whose zone is empty or names no interface (no
+ * name either: getaddrinfo() refused it too), with *zerr set. */
+static int literal_parse(const char *s, uint16_t port, addr_t *a, const char **zerr)
 {
     memset(a, 0, sizeof *a);
     struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
-    if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+    /* IPv4 in every form getaddrinfo() took as a number ("127.1",
+     * "0x7f.0.0.1"): inet_aton() without its tolerance of trailing text. */
+    if (s[strspn(s, "0123456789abcdefABCDEFxX.")] == '\0' && inet_aton(s, &in->sin_addr) != 0) {
         in->sin_family = AF_INET;
         in->sin_port = htons(port);
         a->len = sizeof *in;
@@ -116,8 +120,10 @@ static int literal_parse(const char *s, uint16_t port, addr_t *a)
         char *end;
         unsigned long idx = strtoul(zone, &end, 10);
         if (*zone == '\0' || (*end != '\0' && (idx = if_nametoindex(zone)) == 0)
-            || idx > UINT32_MAX)
-            return -1;
+            || idx > UINT32_MAX) {
+            *zerr = *zone == '\0' ? "" : s + (zone - tmp);
+            return -2;
+        }
         in6->sin6_scope_id = (uint32_t)idx;
     }
     in6->sin6_family = AF_INET6;
@@ -140,10 +146,19 @@ int addr_literal(const char *host, uint16_t port, int family, int passive,
             if (fd != -1)
                 close(fd);
         }
-        literal_parse(family == AF_INET6 ? "::" : "0.0.0.0", port, out);
+        literal_parse(family == AF_INET6 ? "::" : "0.0.0.0", port, out, NULL);
         return 1;
     }
-    if (literal_parse(host, port, out) < 0)
+    const char *zone;
+    int rc = literal_parse(host, port, out, &zone);
+    if (rc == -2) {
+        if (*zone == '\0')
+            snprintf(err, errlen, "cannot use '%s': an empty zone", host);
+        else
+            snprintf(err, errlen, "cannot use '%s': no network interface '%s'", host, zone);
+        return -1;
+    }
+    if (rc < 0)
         return 0;
     if (family != AF_UNSPEC && out->ss.ss_family != family) {
         snprintf(err, errlen, "cannot use '%s': not an %s address", host,

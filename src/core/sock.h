@@ -34,7 +34,8 @@ int addr_split(const char *spec, char *host, size_t hostlen, uint16_t *port,
  * which takes IPv4 too, or 0.0.0.0 where IPv6 is missing). family
  * (AF_UNSPEC, AF_INET or AF_INET6) restricts it. Returns 1, 0 when host is
  * a name to look up (dns/hostaddr.h does both), or -1 with err set for a
- * literal of the other family. */
+ * literal of the other family or an IPv6 literal whose zone is empty or
+ * names no interface. */
 int addr_literal(const char *host, uint16_t port, int family, int passive,
                  addr_t *out, char *err, size_t errlen);
 

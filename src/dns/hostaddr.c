@@ -25,7 +25,8 @@ struct dns_hostaddr {
     int ngot[NQ];
     addr_t lit;                  /* a literal: answered from the defer */
     int nlit;
-    loop_defer_t later;
+    char why[ERR_MAX];           /* a refused literal's reason, or "" */
+    loop_defer_t later;          /* a literal's or the hosts file's answer */
 };
 
 static void finish(dns_hostaddr_t *h)
@@ -44,7 +45,9 @@ static void finish(dns_hostaddr_t *h)
                 all[n++] = h->got[q][i];
         }
     char err[ERR_MAX + HOST_MAX] = "";
-    if (n == 0) {
+    if (n == 0 && h->why[0] != '\0') {
+        snprintf(err, sizeof err, "%s", h->why);
+    } else if (n == 0) {
         /* The most telling failure: NXDOMAIN, then a server's refusal or
          * failure, then a timeout; both NODATA means no address. */
         static const enum dns_stub_status order[] = {
@@ -75,9 +78,34 @@ static void finish(dns_hostaddr_t *h)
     free(h);
 }
 
-static void on_literal(void *arg)
+static void on_ready(void *arg)
 {
     finish(arg);
+}
+
+/* Keeps the A (q == Q_A) or AAAA records of rr[0..n) as addresses. */
+static void take_records(dns_hostaddr_t *h, int q, const dns_rr_t *rr, size_t n)
+{
+    for (size_t i = 0; i < n && h->ngot[q] < DNS_HOSTADDR_MAX; i++) {
+        addr_t *a = &h->got[q][h->ngot[q]];
+        memset(a, 0, sizeof *a);
+        if (q == Q_A && rr[i].type == DNS_T_A) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+            in->sin_family = AF_INET;
+            in->sin_port = htons(h->port);
+            memcpy(&in->sin_addr, rr[i].a, 4);
+            a->len = sizeof *in;
+        } else if (q == Q_AAAA && rr[i].type == DNS_T_AAAA) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+            in6->sin6_family = AF_INET6;
+            in6->sin6_port = htons(h->port);
+            memcpy(&in6->sin6_addr, rr[i].aaaa, 16);
+            a->len = sizeof *in6;
+        } else {
+            continue;
+        }
+        h->ngot[q]++;
+    }
 }
 
 static void on_answer(dns_resolve_t *r, const dns_stub_result_t *res, void *arg)
@@ -86,31 +114,31 @@ static void on_answer(dns_resolve_t *r, const dns_stub_result_t *res, void *arg)
     int q = r == h->q[Q_A] ? Q_A : Q_AAAA;
     h->q[q] = NULL;
     h->st[q] = res->status;
-    for (size_t i = 0; res->status == DNS_STUB_OK && i < res->nrr; i++) {
-        const dns_rr_t *rr = &res->rr[i];
-        if (h->ngot[q] == DNS_HOSTADDR_MAX)
-            break;
-        addr_t *a = &h->got[q][h->ngot[q]];
-        memset(a, 0, sizeof *a);
-        if (q == Q_A && rr->type == DNS_T_A) {
-            struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
-            in->sin_family = AF_INET;
-            in->sin_port = htons(h->port);
-            memcpy(&in->sin_addr, rr->a, 4);
-            a->len = sizeof *in;
-        } else if (q == Q_AAAA && rr->type == DNS_T_AAAA) {
-            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
-            in6->sin6_family = AF_INET6;
-            in6->sin6_port = htons(h->port);
-            memcpy(&in6->sin6_addr, rr->aaaa, 16);
-            a->len = sizeof *in6;
-        } else {
-            continue;
-        }
-        h->ngot[q]++;
-    }
+    if (res->status == DNS_STUB_OK)
+        take_records(h, q, res->rr, res->nrr);
     if (h->q[Q_A] == NULL && h->q[Q_AAAA] == NULL)
         finish(h);
+}
+
+static const uint16_t qtype[NQ] = { [Q_AAAA] = DNS_T_AAAA, [Q_A] = DNS_T_A };
+
+/* A name the hosts file has, for any family asked, is answered from the
+ * file alone, as glibc's `files` source answers before `dns` is tried: a
+ * family the file lacks is not asked of the nameservers. Returns 1 when
+ * the file had the name. */
+static int from_hosts(dns_hostaddr_t *h, const dns_conf_t *conf, const dns_name_t *name)
+{
+    int any = 0;
+    for (int q = 0; q < NQ; q++) {
+        if (!h->asked[q])
+            continue;
+        dns_rr_t rr[DNS_HOSTADDR_MAX];
+        size_t n = dns_hosts_lookup(&conf->hosts, name, qtype[q], rr, DNS_HOSTADDR_MAX);
+        take_records(h, q, rr, n < DNS_HOSTADDR_MAX ? n : DNS_HOSTADDR_MAX);
+        h->st[q] = n ? DNS_STUB_OK : DNS_STUB_NODATA;
+        any |= n > 0;
+    }
+    return any;
 }
 
 int dns_hostaddr_start(loop_t *l, const dns_conf_t *conf, const char *host, uint16_t port,
@@ -126,22 +154,34 @@ int dns_hostaddr_start(loop_t *l, const dns_conf_t *conf, const char *host, uint
     h->arg = arg;
     h->port = port;
     strcpy(h->host, host);
-    if (out != NULL)
-        *out = h;
-    char err[ERR_MAX];
-    int lit = addr_literal(host, port, family, 0, &h->lit, err, sizeof err);
+    h->asked[Q_A] = family != AF_INET6;
+    h->asked[Q_AAAA] = family != AF_INET;
+    int lit = addr_literal(host, port, AF_UNSPEC, 0, &h->lit, h->why, sizeof h->why);
     if (lit != 0) {
-        /* A literal (or one of the wrong family: reported as no address). */
-        h->nlit = lit > 0;
-        h->asked[Q_A] = family != AF_INET6;
-        h->asked[Q_AAAA] = family != AF_INET;
+        /* A literal (one of the wrong family is reported as no address),
+         * or an IPv6 literal with a bad zone (h->why says why). */
+        if (lit > 0)
+            h->why[0] = '\0';
+        h->nlit = lit > 0 && (family == AF_UNSPEC || h->lit.ss.ss_family == family);
         h->st[Q_A] = h->st[Q_AAAA] = DNS_STUB_NODATA;
-        loop_defer(l, &h->later, on_literal, h);
+        loop_defer(l, &h->later, on_ready, h);
+        if (out != NULL)
+            *out = h;
         return 0;
     }
-    static const uint16_t qtype[NQ] = { [Q_AAAA] = DNS_T_AAAA, [Q_A] = DNS_T_A };
+    dns_name_t name;
+    if (dns_name_parse(&name, slice_cstr(host)) < 0) {
+        free(h);
+        return -EINVAL;
+    }
+    if (from_hosts(h, conf, &name)) {
+        loop_defer(l, &h->later, on_ready, h);
+        if (out != NULL)
+            *out = h;
+        return 0;
+    }
     for (int q = 0; q < NQ; q++) {
-        if ((q == Q_A && family == AF_INET6) || (q == Q_AAAA && family == AF_INET))
+        if (!h->asked[q])
             continue;
         int rc = dns_resolve_start(l, conf, slice_cstr(host), qtype[q], on_answer, h, &h->q[q]);
         if (rc < 0) {
@@ -151,15 +191,17 @@ int dns_hostaddr_start(loop_t *l, const dns_conf_t *conf, const char *host, uint
             free(h);
             return rc;
         }
-        h->asked[q] = 1;
     }
+    if (out != NULL)
+        *out = h;
     return 0;
 }
 
 void dns_hostaddr_cancel(dns_hostaddr_t *h)
 {
     if (h->later.queued) {
-        /* A literal's answer is queued on the loop: it frees h, silently. */
+        /* A literal's or the hosts file's answer is queued on the loop: it
+         * frees h, silently. */
         h->cb = NULL;
         return;
     }

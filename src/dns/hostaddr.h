@@ -2,9 +2,11 @@
  *
  * What getaddrinfo() does for portico's commands, without libc's resolver:
  * an address literal (IPv4, IPv6, IPv6 with a %zone) or an empty host (the
- * wildcard, for listeners) is answered at once by addr_resolve(); any other
- * name is looked up with the stub resolver (dns/resolve.h) for AAAA and A,
- * /etc/hosts first, both queries in flight together. Addresses come back
+ * wildcard, for listeners) is answered at once by addr_literal(); a name in
+ * /etc/hosts is answered from the file alone (as glibc's `files` source:
+ * a family it lacks is not asked of the nameservers); any other name is
+ * looked up with the stub resolver (dns/resolve.h) for AAAA and A, both
+ * queries in flight together. Addresses come back
  * with `port` set, IPv6 first then IPv4 (as glibc orders loopback and
  * global addresses on a host with both), duplicates removed.
  *

@@ -172,10 +172,58 @@ static void test_hosts_both_families(void **state)
     resolve("LOCALHOST", AF_INET, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.addrs[0], "127.0.0.1:8080");
-    resolve("web.test", AF_UNSPEC, &g); /* A from hosts, AAAA asked of the server */
+    resolve("web.test", AF_UNSPEC, &g); /* A from hosts: the servers are not asked */
     assert_int_equal(g.n, 1);
     assert_string_equal(g.addrs[0], "10.1.2.3:8080");
+    assert_int_equal(queries, 0);
+}
+
+/* A name in the hosts file is answered from it alone, as glibc's `files`
+ * source does before `dns`: with one family only (localhost with only
+ * 127.0.0.1, a host's own name on 127.0.1.1), the other is not asked of
+ * the nameservers (whose silence would hold every connect for the whole
+ * timeout). Aliases count. A family the file lacks, asked for alone, goes
+ * to the servers. */
+static void test_hosts_one_family_never_asks_the_servers(void **state)
+{
+    (void)state;
+    const char *more = "192.0.2.9 quiet.test alias.test\n::1 six.test\n";
+    assert_int_equal(dns_hosts_parse(&conf.hosts, slice_cstr(more)), 2);
+    struct got g;
+    resolve("quiet.test", AF_UNSPEC, &g); /* the fake server never answers it */
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.addrs[0], "192.0.2.9:8080");
+    resolve("ALIAS.test", AF_UNSPEC, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.addrs[0], "192.0.2.9:8080");
+    resolve("six.test", AF_UNSPEC, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.addrs[0], "[::1]:8080");
+    assert_int_equal(queries, 0);
+    resolve("six.test", AF_INET, &g); /* not in the file for IPv4: asked */
+    assert_int_equal(g.n, 0);
+    assert_string_equal(g.err, "cannot resolve 'six.test': no IPv4 address for this name");
     assert_int_equal(queries, 1);
+}
+
+/* An IPv6 literal with a zone that names no interface is refused at once
+ * with its reason, never sent to the nameservers as a name. */
+static void test_bad_zone_is_not_a_name(void **state)
+{
+    (void)state;
+    struct got g;
+    resolve("fe80::1%nosuchif0", AF_UNSPEC, &g);
+    assert_int_equal(g.n, 0);
+    assert_string_equal(g.err, "cannot use 'fe80::1%nosuchif0': no network interface 'nosuchif0'");
+    resolve("fe80::1%", AF_UNSPEC, &g);
+    assert_int_equal(g.n, 0);
+    assert_string_equal(g.err, "cannot use 'fe80::1%': an empty zone");
+    assert_int_equal(queries, 0);
+    addr_t a;
+    char err[ERR_MAX];
+    assert_int_equal(dns_hostaddr_sync("fe80::1%nosuchif0", 1, AF_UNSPEC, 0, &a, 1, err,
+                                       sizeof err), -1);
+    assert_string_equal(err, "cannot use 'fe80::1%nosuchif0': no network interface 'nosuchif0'");
 }
 
 static void test_dns_answers(void **state)
@@ -242,6 +290,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_literals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hosts_both_families, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hosts_one_family_never_asks_the_servers, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_bad_zone_is_not_a_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),

@@ -102,11 +102,22 @@ static void test_literal_and_format(void **state)
     /* A zone by index is kept as the scope. */
     assert_int_equal(addr_literal("fe80::1%1", 53, AF_INET6, 0, a, err, sizeof err), 1);
     assert_int_equal(((struct sockaddr_in6 *)&a[0].ss)->sin6_scope_id, 1);
-    /* Not literals: names, an empty zone, an unknown interface, junk. */
+    /* IPv4 in the short and hex forms getaddrinfo() took as numbers. */
+    assert_int_equal(addr_literal("127.1", 80, AF_UNSPEC, 0, a, err, sizeof err), 1);
+    assert_string_equal(addr_format(&a[0], s, sizeof s), "127.0.0.1:80");
+    assert_int_equal(addr_literal("0x7f.0.0.2", 80, AF_INET, 0, a, err, sizeof err), 1);
+    assert_string_equal(addr_format(&a[0], s, sizeof s), "127.0.0.2:80");
+    assert_int_equal(addr_literal("127.0.0.1 x", 1, AF_UNSPEC, 0, a, err, sizeof err), 0);
+    /* Not literals: names, junk. */
     assert_int_equal(addr_literal("localhost", 1, AF_UNSPEC, 0, a, err, sizeof err), 0);
-    assert_int_equal(addr_literal("fe80::1%", 1, AF_UNSPEC, 0, a, err, sizeof err), 0);
-    assert_int_equal(addr_literal("fe80::1%nosuchif0", 1, AF_UNSPEC, 0, a, err, sizeof err), 0);
     assert_int_equal(addr_literal("1.2.3.4.5", 1, AF_UNSPEC, 0, a, err, sizeof err), 0);
+    /* An IPv6 literal with a bad zone is no name either: refused. */
+    assert_int_equal(addr_literal("fe80::1%", 1, AF_UNSPEC, 0, a, err, sizeof err), -1);
+    assert_string_equal(err, "cannot use 'fe80::1%': an empty zone");
+    assert_int_equal(addr_literal("fe80::1%nosuchif0", 1, AF_UNSPEC, 0, a, err, sizeof err), -1);
+    assert_string_equal(err, "cannot use 'fe80::1%nosuchif0': no network interface 'nosuchif0'");
+    assert_int_equal(addr_literal("fe80::1%lo", 1, AF_UNSPEC, 0, a, err, sizeof err), 1);
+    assert_true(((struct sockaddr_in6 *)&a[0].ss)->sin6_scope_id > 0);
     /* Wrong family for a literal. */
     assert_int_equal(addr_literal("::1", 53, AF_INET, 0, a, err, sizeof err), -1);
     assert_string_equal(err, "cannot use '::1': not an IPv4 address");
