@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "dns/resolve.h"
 
@@ -29,6 +31,33 @@ struct dns_hostaddr {
     loop_defer_t later;          /* a literal's or the hosts file's answer */
 };
 
+/* Whether this host has a route to a: connect() on a UDP socket looks the
+ * route up and sends nothing. */
+static int reachable(const addr_t *a)
+{
+    int fd = socket(a->ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int ok = connect(fd, (const struct sockaddr *)&a->ss, a->len) == 0;
+    close(fd);
+    return ok;
+}
+
+/* RFC 6724 rule 1 (getaddrinfo() applies it): addresses with no route go
+ * after the others, each group in its order. */
+static void unreachable_last(addr_t *all, int n)
+{
+    addr_t late[DNS_HOSTADDR_MAX];
+    int k = 0, nlate = 0;
+    for (int i = 0; i < n; i++) {
+        if (reachable(&all[i]))
+            all[k++] = all[i];
+        else
+            late[nlate++] = all[i];
+    }
+    memcpy(all + k, late, (size_t)nlate * sizeof *late);
+}
+
 static void finish(dns_hostaddr_t *h)
 {
     addr_t all[DNS_HOSTADDR_MAX];
@@ -44,6 +73,8 @@ static void finish(dns_hostaddr_t *h)
             if (!dup)
                 all[n++] = h->got[q][i];
         }
+    if (n > 1)
+        unreachable_last(all, n);
     char err[ERR_MAX + HOST_MAX] = "";
     if (n == 0 && h->why[0] != '\0') {
         snprintf(err, sizeof err, "%s", h->why);

@@ -8,7 +8,9 @@
  * looked up with the stub resolver (dns/resolve.h) for AAAA and A, both
  * queries in flight together. Addresses come back
  * with `port` set, IPv6 first then IPv4 (as glibc orders loopback and
- * global addresses on a host with both), duplicates removed.
+ * global addresses on a host with both), duplicates removed, and those
+ * this host has no route to after the others (RFC 6724 rule 1, which
+ * getaddrinfo() applies: xfer takes the first address).
  *
  * dns_hostaddr_sync() runs the lookups on a private loop: for the command
  * line, before a command's own loops start. Code on a loop uses

@@ -25,9 +25,11 @@ static io_t udp;
 static dns_conf_t conf;
 static size_t queries;
 
-/* Answers by name: a.test has A 192.0.2.7, both.test A and AAAA, nx.test
- * NXDOMAIN, no.test REFUSED, quiet.test nothing; anything else NOERROR
- * with no records. */
+/* Answers by name: a.test has A 127.0.0.7, both.test A 127.0.0.7 and
+ * AAAA ::1 (loopback: reachable on any host, so the order does not depend
+ * on its routes), ll.test an unreachable AAAA and an A, nx.test NXDOMAIN,
+ * no.test REFUSED, quiet.test nothing; anything else NOERROR with no
+ * records. */
 static void on_query(io_t *io, uint32_t events)
 {
     (void)events;
@@ -65,12 +67,22 @@ static void on_query(io_t *io, uint32_t events)
         rr.type = qd.qtype;
         int give = (strcmp(name, "a.test.") == 0 && qd.qtype == DNS_T_A)
                    || strcmp(name, "both.test.") == 0;
-        if (give && qd.qtype == DNS_T_A) {
-            static const uint8_t v4[4] = { 192, 0, 2, 7 };
+        if (strcmp(name, "ll.test.") == 0) {
+            /* AAAA fe80::1 (link-local without a zone: no route from
+             * anywhere) and A 127.0.0.8 */
+            if (qd.qtype == DNS_T_A) {
+                static const uint8_t v4[4] = { 127, 0, 0, 8 };
+                memcpy(rr.a, v4, 4);
+            } else {
+                assert_int_equal(inet_pton(AF_INET6, "fe80::1", rr.aaaa), 1);
+            }
+            assert_int_equal(dns_builder_rr(&b, DNS_SEC_AN, &rr), 0);
+        } else if (give && qd.qtype == DNS_T_A) {
+            static const uint8_t v4[4] = { 127, 0, 0, 7 };
             memcpy(rr.a, v4, 4);
             assert_int_equal(dns_builder_rr(&b, DNS_SEC_AN, &rr), 0);
         } else if (give && qd.qtype == DNS_T_AAAA) {
-            assert_int_equal(inet_pton(AF_INET6, "2001:db8::7", rr.aaaa), 1);
+            assert_int_equal(inet_pton(AF_INET6, "::1", rr.aaaa), 1);
             assert_int_equal(dns_builder_rr(&b, DNS_SEC_AN, &rr), 0);
         }
         sendto(io->fd, a, b.len, 0, (struct sockaddr *)&from.ss, from.len);
@@ -232,17 +244,30 @@ static void test_dns_answers(void **state)
     struct got g;
     resolve("both.test", AF_UNSPEC, &g);
     assert_int_equal(g.n, 2);
-    assert_string_equal(g.addrs[0], "[2001:db8::7]:8080");
-    assert_string_equal(g.addrs[1], "192.0.2.7:8080");
+    assert_string_equal(g.addrs[0], "[::1]:8080");
+    assert_string_equal(g.addrs[1], "127.0.0.7:8080");
     resolve("a.test", AF_UNSPEC, &g);
     assert_int_equal(g.n, 1);
-    assert_string_equal(g.addrs[0], "192.0.2.7:8080");
+    assert_string_equal(g.addrs[0], "127.0.0.7:8080");
     resolve("a.test", AF_INET6, &g);
     assert_int_equal(g.n, 0);
     assert_string_equal(g.err, "cannot resolve 'a.test': no IPv6 address for this name");
     resolve("empty.test", AF_UNSPEC, &g);
     assert_int_equal(g.n, 0);
     assert_string_equal(g.err, "cannot resolve 'empty.test': no address for this name");
+}
+
+/* RFC 6724 rule 1, which getaddrinfo() applied: an address this host
+ * has no route to goes after those it can reach, so a command that takes
+ * the first (xfer) or tries them in turn (nc) starts with one that works. */
+static void test_unreachable_addresses_go_last(void **state)
+{
+    (void)state;
+    struct got g;
+    resolve("ll.test", AF_UNSPEC, &g);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.addrs[0], "127.0.0.8:8080");
+    assert_string_equal(g.addrs[1], "[fe80::1]:8080");
 }
 
 static void test_failures(void **state)
@@ -294,6 +319,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_zone_is_not_a_name, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dns_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unreachable_addresses_go_last, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
     };
