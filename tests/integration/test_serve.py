@@ -1195,3 +1195,67 @@ def test_dir_before_options(site, tmp_path, order):
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=5)
+
+
+def _cpu_seconds(pid):
+    """User + system CPU time the process has used, in seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _idle_cpu(pid, seconds=1.5):
+    before = _cpu_seconds(pid)
+    time.sleep(seconds)
+    return _cpu_seconds(pid) - before
+
+
+def test_level_triggered_listener_paused_at_max_connections(fresh_srv):
+    """At --max-connections the listener is taken out of the loop: a client
+    waiting in the backlog costs no CPU (a level-triggered listener left in
+    would wake the loop without end), and is served once a slot frees."""
+    s = fresh_srv("--max-connections", "2")
+    held = [Conn(s.port), Conn(s.port)]
+    try:
+        for c in held:  # both accepted: each gets an answer
+            c.send(request("GET", "/hello.txt"))
+            assert c.read_response().status == 200
+        waiting = Conn(s.port)  # completes in the kernel's backlog
+        try:
+            waiting.send(request("GET", "/hello.txt"))
+            spent = _idle_cpu(s.proc.pid)
+            assert spent < 0.5, f"{spent:.2f} s of CPU while paused at the maximum"
+            held.pop().close()
+            r = waiting.read_response()
+            assert r.status == 200 and r.body == HELLO
+        finally:
+            waiting.close()
+    finally:
+        for c in held:
+            c.close()
+
+
+def test_accept_emfile_pauses_without_spinning(fresh_srv):
+    """accept() failing with EMFILE (no descriptor left) pauses the
+    listener for a moment instead of spinning on it; once descriptors are
+    free again the waiting client is served."""
+    import resource
+    s = fresh_srv()
+    pid = s.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    nfds = len(os.listdir(f"/proc/{pid}/fd"))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfds, hard))
+    try:
+        c = Conn(s.port)
+        try:
+            c.send(request("GET", "/hello.txt"))
+            spent = _idle_cpu(pid)
+            assert spent < 0.5, f"{spent:.2f} s of CPU while accept() says EMFILE"
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+            r = c.read_response()
+            assert r.status == 200 and r.body == HELLO
+        finally:
+            c.close()
+    finally:
+        if s.proc.poll() is None:
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
