@@ -609,7 +609,9 @@ static int conn_send_first(struct hs_conn *c)
     }
     if (c->file_map != NULL && c->file_left > 0) {
         /* Head and a mapped file's bytes in one sendmsg(): the kernel
-         * copies from the page cache; portico never reads them. */
+         * copies from the page cache; portico never reads them. The file
+         * was checked (fstat) by the cache just before; what the socket
+         * does not take now leaves with sendfile() (conn_flush). */
         struct iovec iov[2] = {
             { (void *)p, n },
             { (void *)(c->file_map + c->file_off), (size_t)c->file_left },
@@ -665,16 +667,11 @@ again:
     }
     while (c->file_left > 0) {
         size_t n = c->file_left > HS_SENDFILE_MAX ? HS_SENDFILE_MAX : (size_t)c->file_left;
-        ssize_t k;
-        if (c->file_map != NULL) {
-            k = send(c->io.fd, c->file_map + c->file_off, n, MSG_NOSIGNAL);
-            if (k == -1 && errno == EFAULT)
-                k = 0; /* the file shrank: its mapped pages are gone */
-            if (k > 0)
-                c->file_off += k;
-        } else {
-            k = sendfile(c->io.fd, c->file_fd, &c->file_off, n);
-        }
+        /* Never from the mapping, even for a mapped file: if the file
+         * shrank since the head left, the mapping's last page reads as
+         * zeros past the new end (EFAULT comes only past that page), where
+         * sendfile() stops at the end and the connection closes. */
+        ssize_t k = sendfile(c->io.fd, c->file_fd, &c->file_off, n);
         if (k == -1) {
             if (errno == EINTR)
                 continue;

@@ -146,8 +146,9 @@ void hs_resp_file_ref(hs_req_t *r, int fd, uint64_t off, uint64_t len,
  * at `map` (read-only, for as long as ref is held): the head and the bytes
  * leave in one sendmsg() instead of a send() and a sendfile(). The process
  * never touches the mapped bytes itself (only the kernel's copy does, which
- * gives EFAULT, not SIGBUS, if the file shrinks); a shrunk file closes the
- * connection as with sendfile(). */
+ * gives EFAULT, not SIGBUS, past the mapped pages); only that first
+ * sendmsg() reads the mapping, what the socket leaves goes with sendfile(),
+ * so a shrunk file closes the connection as with sendfile() alone. */
 void hs_resp_file_mapped(hs_req_t *r, int fd, const char *map, uint64_t off, uint64_t len,
                          void (*release)(void *), void *ref);
 

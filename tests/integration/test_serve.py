@@ -996,6 +996,60 @@ def test_file_truncated_while_sending_is_never_passed_off(fresh_srv, tmp_path):
     assert s.proc.poll() is None
 
 
+def test_mapped_file_cut_mid_page_while_queued_is_never_padded(fresh_srv, tmp_path):
+    """A mapped file cut short, but not to a page boundary, while its
+    response waits for room in a full socket: the mapping's last page then
+    reads as zeros past the new end, so the rest must not be taken from it.
+    Every body the client gets is the old file, the new one, or a prefix of
+    the old one followed by the close; never zeros in place of the data."""
+    root = tmp_path / "docroot"
+    root.mkdir()
+    data = bytes(range(1, 256)) * 16 + b"\xff"            # 4081 bytes, no zero byte
+    f = root / "t.bin"
+    f.write_bytes(data)
+    s = fresh_srv(root=root)
+    assert get(s.port, "/t.bin").body == data
+    n = 1000                                            # 4 MB of answers: more than the buffers hold
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(20)
+    try:
+        sock.connect((HOST, s.port))
+        sock.sendall(request("GET", "/t.bin") * n)
+        time.sleep(1.0)                                 # the server blocks on a full socket
+        with open(f, "r+b") as fh:
+            fh.truncate(1000)                           # in place, mid-page
+        got = b""
+        while True:
+            try:
+                chunk = sock.recv(1 << 20)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            got += chunk
+            if got.count(b"HTTP/1.1 200 ") == n and got.endswith(data[:1000]):
+                break
+    finally:
+        sock.close()
+    seen = 0
+    while got:
+        head, sep, rest = got.partition(b"\r\n\r\n")
+        assert sep and head.startswith(b"HTTP/1.1 200 "), head[:80]
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        body, got = rest[:length], rest[length:]
+        seen += 1
+        if length == len(data):
+            assert data.startswith(body), f"answer {seen}: bytes other than the file's"
+            if len(body) < length:
+                assert not got                          # cut: the connection closed there
+        else:
+            assert length == 1000 and body == data[:1000], f"answer {seen}"
+    assert seen > 1
+    assert get(s.port, "/t.bin").body == data[:1000]
+    assert s.proc.poll() is None
+
+
 # ------------------------------------------------------------------ listing
 
 LIST_NAMES = ['<b>&"x.txt', "C.txt", "a.txt", "b.txt"]
