@@ -82,5 +82,30 @@
 #define DNS_CACHE_NEG_TTL_MAX   10800u
 /* Hash buckets a shard starts with; doubled when entries outnumber them. */
 #define DNS_CACHE_BUCKETS_MIN   16u
+/* CNAMEs followed from the question when checking a reply's answers. */
+#define DNS_CACHE_CHAIN_MAX     16u
+
+/* --- the iterative resolver (iter.h) --- */
+/* Messages sent for one resolution, sub-resolutions included. */
+#define DNS_ITER_QUERIES_MAX    64u
+/* Sub-resolutions of nameserver addresses nested in one another. */
+#define DNS_ITER_DEPTH_MAX      4u
+/* Referrals followed for one name. */
+#define DNS_ITER_REFERRALS_MAX  16u
+/* CNAMEs followed in one resolution. */
+#define DNS_ITER_CNAME_MAX      8u
+/* Nameservers kept for a zone, and addresses kept per nameserver. */
+#define DNS_ITER_NS_MAX         16u
+#define DNS_ITER_ADDR_MAX       4u
+/* Wait for one server's reply (unbound starts at 376 ms and adapts). */
+#define DNS_ITER_TIMEOUT_MS     1500u
+/* Records of each section of a reply looked at. */
+#define DNS_ITER_RR_MAX         256u
+/* Random bytes dns_iter_start() takes: 2 per query ID, then one per
+ * choice of a first server. */
+#define DNS_ITER_RANDOM_LEN     (2u * DNS_ITER_QUERIES_MAX + 32u)
+/* Root hints: addresses kept, and the largest file read. */
+#define DNS_HINTS_MAX           64u
+#define DNS_HINTS_FILE_MAX      (1024u * 1024u)
 
 #endif

@@ -194,6 +194,21 @@ int dns_name_eq(const dns_name_t *a, const dns_name_t *b)
     return 1;
 }
 
+int dns_name_under(const dns_name_t *n, const dns_name_t *zone)
+{
+    if (zone->len > n->len)
+        return 0;
+    size_t i = 0;
+    while (n->len - i > zone->len)
+        i += 1u + n->wire[i];
+    if (n->len - i != zone->len)
+        return 0;
+    for (size_t k = 0; k < zone->len; k++)
+        if (lower(n->wire[i + k]) != lower(zone->wire[k]))
+            return 0;
+    return 1;
+}
+
 /* -------------------------------------------------- types, classes, codes */
 
 struct mnemonic {

@@ -104,6 +104,10 @@ int dns_name_format(const dns_name_t *n, char *out, size_t cap);
  * (RFC 4343); 0 otherwise. */
 int dns_name_eq(const dns_name_t *a, const dns_name_t *b);
 
+/* 1 if n is zone or a name below it (a subdomain at a label boundary),
+ * letters compared without case; 0 otherwise. */
+int dns_name_under(const dns_name_t *n, const dns_name_t *zone);
+
 /* -------------------------------------------------- types, classes, codes */
 
 enum {
