@@ -12,9 +12,11 @@ packages=(
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
+  nsd unbound dnsutils     # DNS tests: the offline hierarchy, the peer resolver, dig
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
+  packages+=(dnsperf)      # bench/dns.sh
 fi
 
 missing=()

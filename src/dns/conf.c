@@ -1,4 +1,5 @@
 #include "dns/conf.h"
+#include "dns/iter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -532,6 +533,18 @@ out:
     *out = buf;
     *outlen = len;
     return 0;
+}
+
+int dns_hints_load(dns_hints_t *h, const char *path, size_t *line, const char **why)
+{
+    char *text;
+    size_t len;
+    int rc = read_file(path, DNS_HINTS_FILE_MAX, &text, &len);
+    if (rc < 0)
+        return rc;
+    rc = dns_hints_parse(h, (slice_t){ text, len }, line, why) < 0 ? -EINVAL : 0;
+    free(text);
+    return rc;
 }
 
 int dns_conf_load(dns_conf_t *c, const char *resolv_path, const char *hosts_path)

@@ -299,7 +299,7 @@ int dns_iter_next_tx(dns_iter_t *it, dns_iter_tx_t *tx)
 /* ------------------------------------------------------------ events */
 
 static void emit(dns_iter_t *it, uint64_t now, enum dns_iter_ev kind, const dns_msg_t *m,
-                 const dns_name_t *zone, int with_server)
+                 const dns_name_t *next, int with_server)
 {
     if (it->conf->trace == NULL)
         return;
@@ -309,7 +309,8 @@ static void emit(dns_iter_t *it, uint64_t now, enum dns_iter_ev kind, const dns_
         .depth = (unsigned)(it->ntask - 1),
         .qname = &t->qname,
         .qtype = t->qtype,
-        .zone = zone ? zone : &t->zone,
+        .zone = t->zone.len > 0 ? &t->zone : &dns_name_root,
+        .next = next,
         .server_name = with_server ? &t->ns[t->cur_ns].name : NULL,
         .server = with_server ? &it->to : NULL,
         .tcp = it->cur_tcp,
@@ -662,7 +663,7 @@ static void ask(dns_iter_t *it, uint64_t now)
         c->qname = e->name;
         c->qtype = DNS_T_A;
         c->parent_ns = (size_t)(e - t->ns);
-        emit(it, now, DNS_ITER_EV_SUB, NULL, &t->zone, 0);
+        emit(it, now, DNS_ITER_EV_SUB, NULL, NULL, 0);
         task_begin(it, now);
         return;
     }
@@ -693,7 +694,7 @@ static void task_begin(dns_iter_t *it, uint64_t now)
         struct decoded d;
         int ok = decode(&d, buf, len) == 0;
         if (ok) {
-            emit(it, now, DNS_ITER_EV_CACHE_HIT, &d.m, &dns_name_root, 0);
+            emit(it, now, DNS_ITER_EV_CACHE_HIT, &d.m, NULL, 0);
             take_reply(it, now, &d.m, 1, left);
         }
         decoded_free(&d);

@@ -109,7 +109,10 @@ typedef struct dns_iter_event {
     unsigned depth;              /* 0 for the name asked, 1.. for sub-resolutions */
     const dns_name_t *qname;     /* the name being resolved at this step */
     uint16_t qtype;
-    const dns_name_t *zone;      /* the server's zone; REFERRAL, CACHE_ZONE: the new one */
+    const dns_name_t *zone;      /* the zone of the server asked (the root before a
+                                    sub-resolution has started) */
+    const dns_name_t *next;      /* REFERRAL: the zone referred to; CACHE_ZONE: the
+                                    cached delegation; NULL otherwise */
     const dns_name_t *server_name; /* NULL for cache events */
     const addr_t *server;        /* NULL for cache events */
     int tcp;
