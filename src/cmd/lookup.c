@@ -115,65 +115,6 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
     return 0;
 }
 
-/* SERVER: 1.2.3.4, 1.2.3.4:53, ::1, [::1], [::1]:53, fe80::1%eth0. Only
- * literal addresses: resolving a server name would need a resolver first. */
-static int parse_server(const char *s, addr_t *a)
-{
-    char host[HOST_MAX];
-    const char *port = NULL;
-    int family = AF_UNSPEC;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (end == NULL)
-            return -EINVAL;
-        hl = (size_t)(end - s - 1);
-        if (hl >= sizeof host)
-            return -EINVAL;
-        memcpy(host, s + 1, hl);
-        host[hl] = '\0';
-        if (end[1] == ':')
-            port = end + 2;
-        else if (end[1] != '\0')
-            return -EINVAL;
-        family = AF_INET6;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-            hl = (size_t)(colon - s); /* one colon: IPv4 and a port */
-            port = colon + 1;
-            family = AF_INET;
-        } else {
-            hl = strlen(s);
-        }
-        if (hl >= sizeof host)
-            return -EINVAL;
-        memcpy(host, s, hl);
-        host[hl] = '\0';
-    }
-    uint16_t p = 53;
-    if (port != NULL && port_parse(port, &p) < 0)
-        return -EINVAL;
-    if (host[0] == '\0')
-        return -EINVAL;
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_NUMERICHOST;
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
-        return -EINVAL;
-    memset(a, 0, sizeof *a);
-    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
-    a->len = res->ai_addrlen;
-    freeaddrinfo(res);
-    if (a->ss.ss_family == AF_INET)
-        ((struct sockaddr_in *)&a->ss)->sin_port = htons(p);
-    else
-        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(p);
-    return 0;
-}
-
 /* The reverse name of an address literal, with its trailing dot. Returns 0
  * or -EINVAL when s is not an address. */
 static int reverse_name(const char *s, char *out, size_t cap)
@@ -333,7 +274,7 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
         return -1;
     }
     if (server != NULL) {
-        if (parse_server(server, &o->server) < 0) {
+        if (dns_addr_parse(server, 53, 0, &o->server) < 0) {
             cmd_error("lookup", "invalid server '%s': expected an IPv4 or IPv6 address with an "
                                 "optional port (127.0.0.1, 127.0.0.1:5353, [::1]:5353)", server);
             return -1;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,4 +589,65 @@ int dns_conf_load(dns_conf_t *c, const char *resolv_path, const char *hosts_path
         rc = r;
     }
     return rc;
+}
+
+/* Addresses: 1.2.3.4, 1.2.3.4:53, ::1, [::1], [::1]:53, fe80::1%eth0. Only
+ * literal addresses: resolving a server name would need a resolver first. */
+int dns_addr_parse(const char *s, uint16_t def_port, int zero_ok, addr_t *a)
+{
+    char host[HOST_MAX];
+    const char *port = NULL;
+    int family = AF_UNSPEC;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL)
+            return -EINVAL;
+        hl = (size_t)(end - s - 1);
+        if (hl >= sizeof host)
+            return -EINVAL;
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1] != '\0')
+            return -EINVAL;
+        family = AF_INET6;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+            hl = (size_t)(colon - s); /* one colon: IPv4 and a port */
+            port = colon + 1;
+            family = AF_INET;
+        } else {
+            hl = strlen(s);
+        }
+        if (hl >= sizeof host)
+            return -EINVAL;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    uint16_t p = def_port;
+    if (port != NULL && !(zero_ok && strcmp(port, "0") == 0) && port_parse(port, &p) < 0)
+        return -EINVAL;
+    if (port != NULL && zero_ok && strcmp(port, "0") == 0)
+        p = 0;
+    if (host[0] == '\0')
+        return -EINVAL;
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
+        return -EINVAL;
+    memset(a, 0, sizeof *a);
+    memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+    a->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    if (a->ss.ss_family == AF_INET)
+        ((struct sockaddr_in *)&a->ss)->sin_port = htons(p);
+    else
+        ((struct sockaddr_in6 *)&a->ss)->sin6_port = htons(p);
+    return 0;
 }

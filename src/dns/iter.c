@@ -323,6 +323,8 @@ static void emit(dns_iter_t *it, uint64_t now, enum dns_iter_ev kind, const dns_
 
 /* ------------------------------------------------------------ finish */
 
+static uint64_t secs(uint64_t ms) { return ms / 1000u; }
+
 static void finish(dns_iter_t *it, uint64_t now, enum dns_stub_status st, const char *reason)
 {
     unsigned rcode = DNS_R_NOERROR;
@@ -344,6 +346,11 @@ static void finish(dns_iter_t *it, uint64_t now, enum dns_stub_status st, const 
     it->res.len = it->ab.len;
     it->res.cached = it->res.queries == 0;
     it->res.elapsed_ms = now - it->t0;
+    /* The whole answer under the name asked, for the next client: a later
+     * hit needs no walk along the chain. */
+    if (rcode != DNS_R_SERVFAIL && !it->res.cached && !it->overflow && it->conf->cache != NULL)
+        dns_cache_put(it->conf->cache, &it->name, it->qtype, DNS_C_IN, it->abuf, it->ab.len,
+                      secs(now));
 }
 
 /* --------------------------------------------------------- servers */
@@ -447,8 +454,6 @@ static void zone_from_hints(dns_iter_t *it, struct task *t)
 }
 
 /* ------------------------------------------------------------ cache */
-
-static uint64_t secs(uint64_t ms) { return ms / 1000u; }
 
 /* A decoded message with arrays it owns. */
 struct decoded {

@@ -108,4 +108,26 @@
 #define DNS_HINTS_MAX           64u
 #define DNS_HINTS_FILE_MAX      (1024u * 1024u)
 
+/* --- the recursive server (answer.h, server.h) --- */
+/* Ranges of an address list (--allow). */
+#define DNS_ACL_MAX             64u
+/* Largest error reply: header, question, OPT. */
+#define DNS_ANSWER_ERROR_MAX    (DNS_HEADER_LEN + DNS_NAME_MAX + 4u + 11u)
+/* Resolutions in flight per worker (--max-inflight). */
+#define DNS_SERVER_INFLIGHT_DEF 1024u
+#define DNS_SERVER_INFLIGHT_MAX 65536u
+/* TCP connections per worker (--max-tcp), and their idle time
+ * (--tcp-idle, RFC 7766 §6.2.3 suggests seconds, unbound uses 30). */
+#define DNS_SERVER_TCP_DEF      256u
+#define DNS_SERVER_TCP_MAX      65536u
+#define DNS_SERVER_TCP_IDLE_MS  10000u
+/* Answers a TCP client may leave unread before it is dropped. */
+#define DNS_SERVER_TCP_OUT_MAX  (256u * 1024u)
+/* Datagrams read in one go before the loop looks at other sockets. */
+#define DNS_SERVER_UDP_BATCH    64u
+/* The cache's byte cap (--cache-size). */
+#define DNS_SERVER_CACHE_DEF    (64u * 1024u * 1024u)
+/* Tries at finding a port free for both UDP and TCP when asked for port 0. */
+#define DNS_SERVER_BIND_TRIES   16u
+
 #endif
