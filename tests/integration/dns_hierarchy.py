@@ -125,6 +125,8 @@ NSD_CONF = """server:
   refuse-any: no
   minimal-responses: no
   round-robin: no
+  rrl-ratelimit: 0
+  rrl-whitelist-ratelimit: 0
 remote-control:
   control-enable: no
 """
