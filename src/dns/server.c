@@ -127,10 +127,11 @@ static void udp_send(struct worker *w, const addr_t *peer, const uint8_t *msg, s
         ;
 }
 
-static void deliver(struct worker *w, const dns_query_t *q, const addr_t *peer,
-                    struct tconn *conn, const uint8_t *msg, size_t len)
+/* To the TCP client when conn is set, else by UDP to peer. */
+static void deliver(struct worker *w, const addr_t *peer, struct tconn *conn, const uint8_t *msg,
+                    size_t len)
 {
-    if (q->tcp)
+    if (conn != NULL)
         tconn_send(conn, msg, len);
     else
         udp_send(w, peer, msg, len);
@@ -158,7 +159,7 @@ static void answer_with(struct pending *p, const uint8_t *msg, size_t len)
         if (dns_answer_error(&p->q, DNS_R_SERVFAIL, w->out, sizeof w->out, &out_len) < 0)
             return;
     }
-    deliver(w, &p->q, &p->peer, p->conn, w->out, out_len);
+    deliver(w, &p->peer, p->conn, w->out, out_len);
 }
 
 static void on_iter(dns_resolve_t *r, const dns_iter_result_t *res, void *arg)
@@ -196,7 +197,7 @@ static void resolve(struct worker *w, const dns_query_t *q, const addr_t *peer,
     size_t len;
     if (w->inflight >= w->c->max_inflight) {
         if (dns_answer_error(q, DNS_R_SERVFAIL, w->out, sizeof w->out, &len) == 0)
-            deliver(w, q, peer, conn, w->out, len);
+            deliver(w, peer, conn, w->out, len);
         return;
     }
     struct pending *p = calloc(1, sizeof *p);
@@ -254,7 +255,7 @@ static void request(struct worker *w, const uint8_t *msg, size_t len, const addr
         }
     }
     if (act == DNS_ANSWER_REPLY)
-        deliver(w, &q, peer, conn, w->out, out_len);
+        deliver(w, peer, conn, w->out, out_len);
 }
 
 /* ---------------------------------------------------------------- UDP */

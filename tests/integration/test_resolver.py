@@ -49,7 +49,7 @@ def resolver(hier):
     yield port
     p.signal(signal.SIGTERM)
     try:
-        assert p.wait(timeout=10) == 0
+        assert p.wait(timeout=10) == 0, p.err.decode(errors="replace")[-3000:]
     finally:
         p.kill()
 
