@@ -9,7 +9,8 @@ that is removed at the end.
     net.          127.53.N.4   delegates example.net. (glue)
     example.com.  127.53.N.3   www A, mail MX, txt TXT, alias CNAME www,
                                cross CNAME b.example.net., chain a->b->c->www,
-                               big: a TXT set of about 2.4 kB (TC, then TCP)
+                               big: a TXT set of about 2.4 kB (TC, then TCP),
+                               *.w: a wildcard A (fresh names for benches)
     example.net.  127.53.N.5   b A, ns A, and noglue.com. too
                                (www.noglue.com A)
 
@@ -90,6 +91,7 @@ cross.example.com. IN CNAME b.example.net.
 a.example.com. IN CNAME b.example.com.
 b.example.com. IN CNAME c.example.com.
 c.example.com. IN CNAME www.example.com.
+*.w.example.com. IN A 192.0.2.7
 {big}
 """,
         ("example.net.", 5): f"""
