@@ -9,13 +9,17 @@
 # Each resolver runs one thread (portico --workers 1, unbound num-threads 1,
 # iterator module only, no QNAME minimisation, 64 MiB caches) pinned to
 # SERVER_CPU (0); the load runs on CLIENT_CPU (1). Defaults: 3 rounds of 5 s,
-# 11 samples per latency. It measures, in the same run, alternating the two:
+# 21 samples per latency. It measures, in the same run, alternating the two
+# (round by round, and sample by sample):
 #   - cache hits: dnsperf (-c 8 -q 500 -T 1) over 6 warmed names for DURATION
 #     seconds; q/s, the resolver's CPU share (utime+stime from /proc) and CPU
 #     per query. dnsperf can starve on a loaded machine: read the CPU share
 #     beside the q/s;
-#   - cold resolutions, each on a freshly started resolver, timed by a python
-#     client (perf_counter, the same client for both): a CNAME chain through
+#   - cold resolutions, each on a freshly started resolver (its code paths
+#     first exercised by walks to example.net, a TXT set there over TCP too, so that the
+#     first touch of memory is not what is timed, but com. and example.com.
+#     unknown), timed by a python client (perf_counter, the same client for
+#     both): a CNAME chain through
 #     root -> com -> example.com, an NXDOMAIN, a 2.4 kB TXT set that the
 #     resolver must fetch over TCP (asked over TCP), and a miss under
 #     example.com with the delegations cached (a new wildcard name).

@@ -100,6 +100,7 @@ $TTL 3600
 example.net. IN NS ns.example.net.
 ns.example.net. IN A {ip(5)}
 b.example.net. IN A 192.0.2.98
+{big.replace("example.com.", "example.net.")}
 """,
         ("noglue.com.", 5): f"""
 $TTL 3600
