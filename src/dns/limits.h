@@ -123,8 +123,11 @@
 #define DNS_SERVER_TCP_IDLE_MS  10000u
 /* Answers a TCP client may leave unread before it is dropped. */
 #define DNS_SERVER_TCP_OUT_MAX  (256u * 1024u)
-/* Datagrams read in one go before the loop looks at other sockets. */
+/* Datagrams read in one go (recvmmsg) and answered in one go (sendmmsg)
+ * before the loop looks at other sockets. */
 #define DNS_SERVER_UDP_BATCH    64u
+/* Longest request read over UDP; longer ones are cut (and get FORMERR). */
+#define DNS_SERVER_UDP_RX       4096u
 /* The cache's byte cap (--cache-size). */
 #define DNS_SERVER_CACHE_DEF    (64u * 1024u * 1024u)
 /* Tries at finding a port free for both UDP and TCP when asked for port 0. */

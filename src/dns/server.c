@@ -42,6 +42,18 @@ struct pending {
     dns_resolve_t *r;
 };
 
+/* A batch of datagrams: read with one recvmmsg, answered with one
+ * sendmmsg (a UDP reply never exceeds DNS_EDNS_PAYLOAD, see answer.h). */
+struct udp_batch {
+    struct mmsghdr rmsg[DNS_SERVER_UDP_BATCH], smsg[DNS_SERVER_UDP_BATCH];
+    struct iovec riov[DNS_SERVER_UDP_BATCH], siov[DNS_SERVER_UDP_BATCH];
+    addr_t rpeer[DNS_SERVER_UDP_BATCH], speer[DNS_SERVER_UDP_BATCH];
+    uint8_t rbuf[DNS_SERVER_UDP_BATCH][DNS_SERVER_UDP_RX];
+    uint8_t sbuf[DNS_SERVER_UDP_BATCH][DNS_EDNS_PAYLOAD];
+    unsigned nsend;
+    int open;                  /* replies are queued, not sent */
+};
+
 struct worker {
     const dns_server_conf_t *c;
     loop_t *loop;
@@ -52,6 +64,7 @@ struct worker {
     unsigned inflight;
     uint8_t in[DNS_MSG_MAX];
     uint8_t out[DNS_MSG_MAX];
+    struct udp_batch b;
 };
 
 struct server {
@@ -121,6 +134,19 @@ static void tconn_send(struct tconn *t, const uint8_t *msg, size_t len)
 
 static void udp_send(struct worker *w, const addr_t *peer, const uint8_t *msg, size_t len)
 {
+    struct udp_batch *b = &w->b;
+    if (b->open && len <= sizeof b->sbuf[0]) {
+        unsigned k = b->nsend++;
+        memcpy(b->sbuf[k], msg, len);
+        b->speer[k] = *peer;
+        b->siov[k] = (struct iovec){ b->sbuf[k], len };
+        memset(&b->smsg[k], 0, sizeof b->smsg[k]);
+        b->smsg[k].msg_hdr.msg_name = &b->speer[k].ss;
+        b->smsg[k].msg_hdr.msg_namelen = b->speer[k].len;
+        b->smsg[k].msg_hdr.msg_iov = &b->siov[k];
+        b->smsg[k].msg_hdr.msg_iovlen = 1;
+        return;
+    }
     /* A full socket buffer drops the answer, as a network would. */
     while (sendto(w->udp.fd, msg, len, MSG_DONTWAIT, (const struct sockaddr *)&peer->ss,
                   peer->len) == -1 && errno == EINTR)
@@ -260,22 +286,49 @@ static void request(struct worker *w, const uint8_t *msg, size_t len, const addr
 
 /* ---------------------------------------------------------------- UDP */
 
+/* Sends the queued replies; what the socket buffer cannot take is
+ * dropped, as a network would. */
+static void udp_flush(struct worker *w)
+{
+    struct udp_batch *b = &w->b;
+    unsigned off = 0;
+    while (off < b->nsend) {
+        int n = sendmmsg(w->udp.fd, b->smsg + off, b->nsend - off, MSG_DONTWAIT);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            off++;             /* skip the one that failed */
+        else
+            off += (unsigned)n;
+    }
+    b->nsend = 0;
+}
+
 static void on_udp(io_t *io, uint32_t events)
 {
     (void)events;
     struct worker *w = io->arg;
+    struct udp_batch *b = &w->b;
     for (unsigned i = 0; i < DNS_SERVER_UDP_BATCH; i++) {
-        addr_t peer;
-        peer.len = sizeof peer.ss;
-        ssize_t n = recvfrom(io->fd, w->in, sizeof w->in, MSG_DONTWAIT,
-                             (struct sockaddr *)&peer.ss, &peer.len);
-        if (n == -1) {
-            if (errno == EINTR)
-                continue;
-            return;
-        }
-        request(w, w->in, (size_t)n, &peer, NULL);
+        b->riov[i] = (struct iovec){ b->rbuf[i], sizeof b->rbuf[i] };
+        memset(&b->rmsg[i], 0, sizeof b->rmsg[i]);
+        b->rmsg[i].msg_hdr.msg_name = &b->rpeer[i].ss;
+        b->rmsg[i].msg_hdr.msg_namelen = sizeof b->rpeer[i].ss;
+        b->rmsg[i].msg_hdr.msg_iov = &b->riov[i];
+        b->rmsg[i].msg_hdr.msg_iovlen = 1;
     }
+    int n = recvmmsg(io->fd, b->rmsg, DNS_SERVER_UDP_BATCH, MSG_DONTWAIT, NULL);
+    if (n <= 0)
+        return;                /* EAGAIN, EINTR: the level-triggered event comes back */
+    b->open = 1;
+    for (int i = 0; i < n; i++) {
+        b->rpeer[i].len = b->rmsg[i].msg_hdr.msg_namelen;
+        /* A request longer than the buffer is cut: it cannot decode, and
+         * gets FORMERR. */
+        request(w, b->rbuf[i], b->rmsg[i].msg_len, &b->rpeer[i], NULL);
+    }
+    b->open = 0;
+    udp_flush(w);
 }
 
 /* ---------------------------------------------------------------- TCP */
