@@ -299,3 +299,52 @@ def test_bad_options():
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 2, args
         assert msg in r.stderr, (args, r.stderr)
+
+
+def test_inflight_cap(tmp_path):
+    # A root that never answers keeps the one allowed resolution busy; the
+    # next query gets SERVFAIL at once instead of waiting in line.
+    hints = tmp_path / "hints"
+    hints.write_text(". NS a.root.\na.root. A 127.53.255.254\n")
+    p, port = start_resolver("--root-hints", str(hints), "--workers", "1", "--max-inflight", "1",
+                             "--timeout", "3000")
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+            first.sendto(query("slow.example.com", qid=1), ("127.0.0.1", port))
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            r = raw(port, query("other.example.com", qid=2), timeout=2)
+            assert r is not None and r[:2] == b"\x00\x02" and rcode(r) == 2  # SERVFAIL
+            assert time.monotonic() - t0 < 1.5
+            # The first one ends in SERVFAIL too once its server timed out.
+            first.settimeout(8)
+            r = first.recv(512)
+            assert r[:2] == b"\x00\x01" and rcode(r) == 2
+    finally:
+        p.kill()
+
+
+def test_tcp_idle_and_pipelining(resolver, hier):
+    p, port = start_resolver("--root-hints", hier.hints, "--tcp-idle", "1")
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            # Two queries in one write: two answers on the same connection.
+            a, b = query("www.example.com", qid=11), query("mail.example.com", qtype=15, qid=12)
+            s.sendall(struct.pack("!H", len(a)) + a + struct.pack("!H", len(b)) + b)
+            ids = set()
+            buf = b""
+            while len(ids) < 2:
+                chunk = s.recv(4096)
+                assert chunk, "closed before both answers"
+                buf += chunk
+                while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+                    n = struct.unpack("!H", buf[:2])[0]
+                    ids.add(struct.unpack("!H", buf[2:4])[0])
+                    buf = buf[2 + n:]
+            assert ids == {11, 12}
+            # Then, idle for more than a second: closed by the server.
+            t0 = time.monotonic()
+            assert s.recv(1) == b""
+            assert 0.5 < time.monotonic() - t0 < 4
+    finally:
+        p.kill()
