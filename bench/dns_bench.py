@@ -17,7 +17,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from dns_hierarchy import Hierarchy  # noqa: E402
+from dns_hierarchy import Hierarchy, unbound_conf  # noqa: E402
 
 PORTICO = os.environ.get("PORTICO", os.path.join(REPO, "build", "portico"))
 SERVER_CPU = os.environ.get("SERVER_CPU", "0")
@@ -25,32 +25,6 @@ CLIENT_CPU = os.environ.get("CLIENT_CPU", "1")
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 DURATION = int(os.environ.get("DURATION", "5"))
 SAMPLES = int(os.environ.get("SAMPLES", "21"))
-
-UNBOUND_CONF = """server:
-  interface: 127.0.0.1@{port}
-  port: {port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{d}"
-  pidfile: "{d}/unbound.pid"
-  root-hints: "{hints}"
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  num-threads: 1
-  use-syslog: no
-  logfile: "{d}/unbound.log"
-  verbosity: 0
-  module-config: "iterator"
-  qname-minimisation: no
-  do-ip6: no
-  minimal-responses: no
-  msg-cache-size: 64m
-  rrset-cache-size: 64m
-remote-control:
-  control-enable: no
-"""
-
 
 def free_port():
     for _ in range(50):
@@ -109,7 +83,9 @@ class Server:
             else:
                 conf = os.path.join(self.tmp, "unbound.conf")
                 with open(conf, "w") as f:
-                    f.write(UNBOUND_CONF.format(port=self.port, d=self.tmp, hints=self.hints))
+                    f.write(unbound_conf(self.port, self.tmp, self.hints,
+                                         "  verbosity: 0\n  msg-cache-size: 64m\n"
+                                         "  rrset-cache-size: 64m\n"))
                 cmd = ["unbound", "-d", "-c", conf]
             self.p = subprocess.Popen(["taskset", "-c", SERVER_CPU, *cmd],
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

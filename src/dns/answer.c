@@ -142,27 +142,13 @@ int dns_answer_error(const dns_query_t *q, unsigned rcode, uint8_t *out, size_t 
     return add_opt(q, out, cap, outlen, rcode >> 4);
 }
 
-/* Offset past the (possibly compressed) name at off, or 0 when it runs out. */
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-    while (off < len) {
-        uint8_t b = m[off];
-        if (b == 0)
-            return off + 1;
-        if ((b & 0xc0) == 0xc0)
-            return off + 2 <= len ? off + 2 : 0;
-        off += 1u + b;
-    }
-    return 0;
-}
-
 /* Caps every record's TTL in buf at cap. Returns 0 or -1 if the records
  * do not walk. */
 static int cap_ttls(uint8_t *buf, size_t len, size_t off, unsigned count, uint32_t cap)
 {
     for (unsigned i = 0; i < count; i++) {
-        off = skip_name(buf, len, off);
-        if (off == 0 || off + 10 > len)
+        off = dns_name_skip(buf, len, off);
+        if (off + 10 > len)
             return -1;
         uint8_t *t = buf + off + 4;
         uint32_t ttl = (uint32_t)t[0] << 24 | (uint32_t)t[1] << 16 | (uint32_t)t[2] << 8 | t[3];

@@ -250,21 +250,6 @@ size_t dns_cache_entry_cost(const dns_name_t *name, size_t msg_len)
 
 /* ------------------------------------------------------ classification */
 
-/* Offset just past the name at off. Only used on messages that
- * dns_msg_decode accepted, but bounded all the same. */
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-    while (off < len) {
-        uint8_t b = m[off];
-        if (b == 0)
-            return off + 1;
-        if ((b & 0xc0) == 0xc0)
-            return off + 2;
-        off += 1u + b;
-    }
-    return len;
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -282,7 +267,7 @@ static int walk_rrs(const uint8_t *m, size_t len, size_t *off, unsigned count,
                     uint32_t *min_ttl, int *has_soa, uint32_t *soa_ttl, uint32_t *soa_min)
 {
     for (unsigned i = 0; i < count; i++) {
-        size_t o = skip_name(m, len, *off);
+        size_t o = dns_name_skip(m, len, *off);
         if (o + 10 > len)
             return -1;
         uint16_t type = (uint16_t)(m[o] << 8 | m[o + 1]);
@@ -413,7 +398,7 @@ static int classify(const dns_name_t *name, uint16_t type, uint16_t rclass, cons
     if (chk < 0)
         return chk;
 
-    size_t off = skip_name(msg, len, DNS_HEADER_LEN) + 4;
+    size_t off = dns_name_skip(msg, len, DNS_HEADER_LEN) + 4;
     uint32_t an_min = UINT32_MAX, ns_min = UINT32_MAX, soa_ttl = 0, soa_min = 0;
     int has_soa = 0;
     if (walk_rrs(msg, len, &off, m.h.ancount, &an_min, NULL, NULL, NULL) != 0 ||

@@ -194,6 +194,19 @@ int dns_name_eq(const dns_name_t *a, const dns_name_t *b)
     return 1;
 }
 
+size_t dns_name_skip(const uint8_t *m, size_t len, size_t off)
+{
+    while (off < len) {
+        uint8_t b = m[off];
+        if (b == 0)
+            return off + 1;
+        if ((b & 0xc0) == 0xc0)
+            return off + 2 <= len ? off + 2 : len;
+        off += 1u + b;
+    }
+    return len;
+}
+
 int dns_name_under(const dns_name_t *n, const dns_name_t *zone)
 {
     if (zone->len > n->len)

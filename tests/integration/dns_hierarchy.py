@@ -135,6 +135,35 @@ remote-control:
 """
 
 
+UNBOUND_CONF = """server:
+  interface: 127.0.0.1@{port}
+  port: {port}
+  do-daemonize: no
+  username: ""
+  chroot: ""
+  directory: "{d}"
+  pidfile: "{d}/unbound.pid"
+  root-hints: "{hints}"
+  do-not-query-localhost: no
+  access-control: 127.0.0.0/8 allow
+  num-threads: 1
+  use-syslog: no
+  logfile: "{d}/unbound.log"
+  module-config: "iterator"
+  qname-minimisation: no
+  do-ip6: no
+  minimal-responses: no
+{extra}remote-control:
+  control-enable: no
+"""
+
+
+def unbound_conf(port, d, hints, extra=""):
+    """unbound.conf for a peer resolver over the hierarchy: one thread, the
+    iterator alone (no DNSSEC), no QNAME minimisation, files in d."""
+    return UNBOUND_CONF.format(port=port, d=d, hints=hints, extra=extra)
+
+
 def _query(addr, name, timeout=0.5):
     """One A query over UDP; True if any reply came."""
     q = struct.pack("!HHHHHH", 0x4242, 0, 1, 0, 0, 0)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import PORTICO, Proc, free_port
-from dns_hierarchy import NSD, Hierarchy, big_txt_strings
+from dns_hierarchy import NSD, Hierarchy, big_txt_strings, unbound_conf
 
 UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 DIG = shutil.which("dig") or "/usr/bin/dig"
@@ -54,29 +54,6 @@ def resolver(hier):
         p.kill()
 
 
-UNBOUND_CONF = """server:
-  interface: 127.0.0.1@{port}
-  port: {port}
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "{d}"
-  pidfile: "{d}/unbound.pid"
-  root-hints: "{hints}"
-  do-not-query-localhost: no
-  access-control: 127.0.0.0/8 allow
-  num-threads: 1
-  use-syslog: no
-  logfile: "{d}/unbound.log"
-  module-config: "iterator"
-  qname-minimisation: no
-  do-ip6: no
-  minimal-responses: no
-remote-control:
-  control-enable: no
-"""
-
-
 def start_unbound(d, hints):
     """Starts unbound on a free port; a few tries, as the port it was given
     may be taken (over TCP, say) by the time it binds. Returns (proc, port)."""
@@ -85,7 +62,7 @@ def start_unbound(d, hints):
         port = free_port(udp=True)
         conf = os.path.join(d, "unbound.conf")
         with open(conf, "w") as f:
-            f.write(UNBOUND_CONF.format(port=port, d=d, hints=hints))
+            f.write(unbound_conf(port, d, hints))
         out = open(os.path.join(d, "unbound.out"), "w")
         p = subprocess.Popen([UNBOUND, "-d", "-c", conf], stdin=subprocess.DEVNULL,
                              stdout=out, stderr=subprocess.STDOUT)
