@@ -15,11 +15,13 @@ packages=(
   curl                     # integration tests talk to portico serve with it
   iptables iproute2        # xfer integration tests: namespaces, veth, random drops
   chromium nodejs          # the browser test (playwright-core from npm drives chromium)
+  nsd unbound dnsutils     # DNS tests: the offline hierarchy, the peer resolver, dig
 )
 command -v npm >/dev/null 2>&1 || packages+=(npm)
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
   packages+=(ethtool libnetfilter-queue-dev)  # bench/xfer.sh: offloads off, delay program
+  packages+=(dnsperf)      # bench/dns.sh
 fi
 
 missing=()

@@ -9,6 +9,7 @@
 
 int cmd_lookup(int argc, char **argv);
 int cmd_nc(int argc, char **argv);
+int cmd_resolver(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_xfer(int argc, char **argv);
 

@@ -6,13 +6,15 @@
  *
  * The stub resolver (dns/stub.h) runs on the core event loop through
  * dns/resolve.h: resolv.conf's nameservers, search list, ndots, timeout and
- * attempts; /etc/hosts first unless a SERVER is given. Nothing here knows
- * the protocol beyond printing records. The iterative mode (--iterative,
- * --trace, --root-hints) waits for the iterative resolver. */
+ * attempts; /etc/hosts first unless a SERVER is given. --iterative runs the
+ * iterative resolver (dns/iter.h) from the root hints (built in, or
+ * --root-hints FILE) instead; --trace prints each of its steps as it
+ * happens. Nothing here knows the protocol beyond printing records. */
 #include "cmd/cmd.h"
 #include "core/loop.h"
 #include "core/sock.h"
 #include "dns/conf.h"
+#include "dns/iter.h"
 #include "dns/msg.h"
 #include "dns/resolve.h"
 #include "dns/stub.h"
@@ -20,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -44,6 +47,8 @@ struct lookup_opts {
     uint16_t qtype;
     int have_server;
     addr_t server;
+    int iterative, trace;
+    const char *root_hints;    /* NULL: the built-in ones */
 };
 
 struct lookup {
@@ -82,8 +87,14 @@ static void lookup_usage(FILE *out)
             "                     else %u)\n"
             "      --resolv-conf FILE  read FILE instead of /etc/resolv.conf\n"
             "      --hosts FILE   read FILE instead of /etc/hosts\n"
-            "      --iterative, --trace, --root-hints FILE\n"
-            "                     resolve from the root servers (not implemented yet)\n"
+            "      --iterative    resolve from the root servers down the delegations,\n"
+            "                     as a recursive server does (no resolv.conf, no hosts)\n"
+            "      --root-hints FILE  start from the servers of FILE (named.root format)\n"
+            "                     instead of the built-in IANA root servers; implies\n"
+            "                     --iterative\n"
+            "      --trace        print every step of the iterative walk: the server\n"
+            "                     asked, the referral or answer, the time; implies\n"
+            "                     --iterative (--timeout is then each server's wait)\n"
             "  -h, --help         this text\n"
             "\n"
             "exit status: 0 answer found, 1 NXDOMAIN, no answer of the type (NODATA),\n"
@@ -101,53 +112,6 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
     if (errno || *end != '\0' || v < lo || v > hi)
         return -EINVAL;
     *out = (unsigned)v;
-    return 0;
-}
-
-/* SERVER: 1.2.3.4, 1.2.3.4:53, ::1, [::1], [::1]:53, fe80::1%eth0. Only
- * literal addresses: resolving a server name would need a resolver first. */
-static int parse_server(const char *s, addr_t *a)
-{
-    char host[HOST_MAX];
-    const char *port = NULL;
-    int family = AF_UNSPEC;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *end = strchr(s, ']');
-        if (end == NULL)
-            return -EINVAL;
-        hl = (size_t)(end - s - 1);
-        if (hl >= sizeof host)
-            return -EINVAL;
-        memcpy(host, s + 1, hl);
-        host[hl] = '\0';
-        if (end[1] == ':')
-            port = end + 2;
-        else if (end[1] != '\0')
-            return -EINVAL;
-        family = AF_INET6;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon != NULL && strchr(colon + 1, ':') == NULL) {
-            hl = (size_t)(colon - s); /* one colon: IPv4 and a port */
-            port = colon + 1;
-            family = AF_INET;
-        } else {
-            hl = strlen(s);
-        }
-        if (hl >= sizeof host)
-            return -EINVAL;
-        memcpy(host, s, hl);
-        host[hl] = '\0';
-    }
-    uint16_t p = 53;
-    if (port != NULL && port_parse(port, &p) < 0)
-        return -EINVAL;
-    if (host[0] == '\0')
-        return -EINVAL;
-    char err[ERR_MAX];
-    if (addr_literal(host, p, family, 0, a, err, sizeof err) != 1)
-        return -EINVAL;
     return 0;
 }
 
@@ -205,7 +169,6 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
         { NULL, 0, NULL, 0 },
     };
     const char *rev = NULL;
-    const char *unimplemented = NULL;
 
     memset(o, 0, sizeof *o);
     *done = 0;
@@ -229,16 +192,11 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
                 return -1;
             }
             break;
-        case OPT_ITERATIVE:
-            unimplemented = "--iterative";
-            break;
-        case OPT_TRACE:
-            if (unimplemented == NULL)
-                unimplemented = "--trace";
-            break;
+        case OPT_ITERATIVE: o->iterative = 1; break;
+        case OPT_TRACE: o->trace = o->iterative = 1; break;
         case OPT_ROOT_HINTS:
-            if (unimplemented == NULL)
-                unimplemented = "--root-hints";
+            o->root_hints = optarg;
+            o->iterative = 1;
             break;
         case OPT_RESOLV: o->resolv_path = optarg; break;
         case OPT_HOSTS: o->hosts_path = optarg; break;
@@ -261,10 +219,6 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
                           argv[optind - 1]);
             return -1;
         }
-    }
-    if (unimplemented != NULL) {
-        cmd_error("lookup", "%s is not implemented yet", unimplemented);
-        return -1;
     }
 
     char **args = argv + optind;
@@ -314,8 +268,13 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
         }
         o->qtype = (uint16_t)t;
     }
+    if (server != NULL && o->iterative) {
+        cmd_error("lookup", "a SERVER cannot be given with --iterative, --trace or --root-hints: "
+                            "the servers come from the root hints");
+        return -1;
+    }
     if (server != NULL) {
-        if (parse_server(server, &o->server) < 0) {
+        if (dns_addr_parse(server, 53, 0, &o->server) < 0) {
             cmd_error("lookup", "invalid server '%s': expected an IPv4 or IPv6 address with an "
                                 "optional port (127.0.0.1, 127.0.0.1:5353, [::1]:5353)", server);
             return -1;
@@ -541,13 +500,18 @@ static int print_text(const struct lookup *lk, const dns_stub_result_t *res)
     }
     /* nslookup's notes on the way to the answer; it prints one per SERVFAIL
      * reply, this one for the last. */
-    if (res->via_tcp && !lk->conf->use_vc)
-        fputs(";; Truncated, retrying in TCP mode.\n", f);
-    if (res->rcode == DNS_R_SERVFAIL) {
-        char host[NI_MAXHOST];
-        fprintf(f, ";; Got SERVFAIL reply from %s\n", numeric_host(&res->server, host, sizeof host));
+    if (o->iterative) {
+        fprintf(f, "Server:\t\t(iterative from the root hints)\nQueries:\t%zu\n\n", res->sent);
+    } else {
+        if (res->via_tcp && !lk->conf->use_vc)
+            fputs(";; Truncated, retrying in TCP mode.\n", f);
+        if (res->rcode == DNS_R_SERVFAIL) {
+            char host[NI_MAXHOST];
+            fprintf(f, ";; Got SERVFAIL reply from %s\n",
+                    numeric_host(&res->server, host, sizeof host));
+        }
+        print_server(f, &res->server);
     }
-    print_server(f, &res->server);
     if (res->rcode != DNS_R_NOERROR) {
         const char *rc = dns_rcode_name(res->rcode);
         if (rc != NULL)
@@ -647,7 +611,9 @@ static json_t *json_result(const struct lookup *lk, const dns_stub_result_t *res
     else
         set(j, "name", json_string(o->name), &bad);
     set(j, "type", json_string(type_text(o->qtype, tb, sizeof tb)), &bad);
-    if (!res->from_hosts && res->reply != NULL) {
+    if (o->iterative) {
+        set(j, "server", json_string("iterative"), &bad);
+    } else if (!res->from_hosts && res->reply != NULL) {
         char a[ADDR_STRLEN];
         set(j, "server", json_string(addr_format(&res->server, a, sizeof a)), &bad);
     } else {
@@ -678,7 +644,10 @@ static json_t *json_result(const struct lookup *lk, const dns_stub_result_t *res
             bad = 1;
     }
     set(j, "elapsed_ms", json_integer((json_int_t)res->elapsed_ms), &bad);
+    if (o->iterative)
+        set(j, "queries", json_integer((json_int_t)res->sent), &bad);
     const char *via = res->from_hosts ? "hosts"
+                      : o->iterative ? "iterative"
                       : res->reply == NULL ? NULL
                       : res->via_tcp ? "tcp" : "udp";
     set(j, "via", via ? json_string(via) : json_null(), &bad);
@@ -759,6 +728,222 @@ static int run(struct lookup_opts *o, dns_conf_t *conf)
     return lk.exit_code;
 }
 
+/* ----------------------------------------------------------- iterative */
+
+/* One record as a zone file line, as dig prints them. */
+static void print_rr_line(FILE *f, const dns_rr_t *rr, int indent)
+{
+    char tb[16];
+    fprintf(f, "%*s", indent, "");
+    put_name(f, &rr->name, 1);
+    fprintf(f, "\t%u\tIN\t%s\t", rr->ttl, type_text(rr->type, tb, sizeof tb));
+    put_rdata(f, rr);
+    fputc('\n', f);
+}
+
+static void print_section_lines(FILE *f, const dns_rrs_t *s, uint16_t only, int indent)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (only == 0 || s->rr[i].type == only)
+            print_rr_line(f, &s->rr[i], indent);
+}
+
+/* --trace: one step of the walk. */
+static void on_trace(void *arg, const dns_iter_event_t *ev)
+{
+    (void)arg;
+    FILE *f = stdout;
+    int in = 2 * (int)ev->depth;
+    char tb[16], host[NI_MAXHOST];
+    fprintf(f, "%*s;; ", in, "");
+    put_name(f, ev->qname, 1);
+    fprintf(f, " %s", type_text(ev->qtype, tb, sizeof tb));
+    if (ev->server != NULL) {
+        fprintf(f, " @%s (", numeric_host(ev->server, host, sizeof host));
+        put_name(f, ev->server_name, 1);
+        fputs(", zone ", f);
+        put_name(f, ev->zone, 1);
+        fprintf(f, ") %s %" PRIu64 " ms: ", ev->tcp ? "tcp" : "udp", ev->rtt_ms);
+    } else {
+        fputs(": ", f);
+    }
+    switch (ev->kind) {
+    case DNS_ITER_EV_REFERRAL:
+        fputs("referral to ", f);
+        put_name(f, ev->next, 1);
+        fputc('\n', f);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_NS], DNS_T_NS, in + 3);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_AR], DNS_T_A, in + 3);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_AR], DNS_T_AAAA, in + 3);
+        break;
+    case DNS_ITER_EV_ANSWER:
+    case DNS_ITER_EV_CACHE_HIT:
+    case DNS_ITER_EV_CNAME:
+        fputs(ev->kind == DNS_ITER_EV_ANSWER ? "answer\n"
+              : ev->kind == DNS_ITER_EV_CNAME ? "CNAME out of the zone\n"
+                                              : "from the cache\n", f);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_AN], 0, in + 3);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_NS], DNS_T_SOA, in + 3);
+        break;
+    case DNS_ITER_EV_NXDOMAIN:
+    case DNS_ITER_EV_NODATA:
+        fputs(ev->kind == DNS_ITER_EV_NXDOMAIN ? "NXDOMAIN\n" : "no records of the type (NODATA)\n", f);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_AN], 0, in + 3);
+        print_section_lines(f, &ev->msg->sec[DNS_SEC_NS], DNS_T_SOA, in + 3);
+        break;
+    case DNS_ITER_EV_LAME:
+        fputs("lame reply (no answer, referral or SOA of its zone), next server\n", f);
+        break;
+    case DNS_ITER_EV_RCODE: {
+        const char *rc = dns_rcode_name(ev->rcode);
+        fprintf(f, "%s, next server\n", rc ? rc : "error");
+        break;
+    }
+    case DNS_ITER_EV_TC: fputs("truncated, again over TCP\n", f); break;
+    case DNS_ITER_EV_TIMEOUT: fputs("no reply in time, next server\n", f); break;
+    case DNS_ITER_EV_FAIL: fputs("cannot reach it, next server\n", f); break;
+    case DNS_ITER_EV_CACHE_ZONE:
+        fputs("starting at the cached delegation of ", f);
+        put_name(f, ev->next, 1);
+        fputc('\n', f);
+        break;
+    case DNS_ITER_EV_SUB:
+        fputs("resolving this nameserver's address (no glue)\n", f);
+        break;
+    }
+}
+
+/* The iterative result in the stub's shape, so that one printer serves
+ * both: the reply decoded, the chain from the name asked, the records of
+ * the type at its end. Returns 0, or -1 when memory runs out. */
+static int iter_as_stub(const dns_iter_result_t *ir, const dns_name_t *qname, uint16_t qtype,
+                        dns_stub_result_t *res)
+{
+    memset(res, 0, sizeof *res);
+    res->status = ir->status;
+    res->qtype = qtype;
+    res->qname = *qname;
+    res->chain[0] = *qname;
+    res->nchain = 1;
+    res->elapsed_ms = ir->elapsed_ms;
+    res->sent = ir->queries;
+    if (ir->msg == NULL)
+        return 0;
+    dns_header_t h;
+    if (dns_header_decode(ir->msg, ir->len, &h) < 0)
+        return -1;
+    const uint16_t counts[3] = { h.ancount, h.nscount, h.arcount };
+    res->msg.qd = calloc(1, sizeof *res->msg.qd);
+    res->msg.qd_cap = 1;
+    for (int i = 0; i < 3; i++) {
+        res->msg.sec[i].rr = calloc(counts[i] + 1u, sizeof(dns_rr_t));
+        res->msg.sec[i].cap = counts[i];
+        if (res->msg.sec[i].rr == NULL)
+            return -1;
+    }
+    res->rr = calloc(h.ancount + 1u, sizeof(dns_rr_t));
+    if (res->msg.qd == NULL || res->rr == NULL || dns_msg_decode(ir->msg, ir->len, &res->msg) < 0)
+        return -1;
+    res->reply = ir->msg;
+    res->reply_len = ir->len;
+    res->rcode = res->msg.rcode;
+    const dns_rrs_t *an = &res->msg.sec[DNS_SEC_AN];
+    for (size_t i = 0; i < an->n && res->nchain <= DNS_STUB_CHAIN_MAX; i++)
+        if (an->rr[i].type == DNS_T_CNAME && qtype != DNS_T_CNAME &&
+            dns_name_eq(&an->rr[i].name, &res->chain[res->nchain - 1]))
+            res->chain[res->nchain++] = an->rr[i].target;
+    for (size_t i = 0; i < an->n; i++)
+        if ((an->rr[i].type == qtype || qtype == DNS_T_ANY) &&
+            dns_name_eq(&an->rr[i].name, &res->chain[res->nchain - 1]))
+            res->rr[res->nrr++] = an->rr[i];
+    return 0;
+}
+
+static void iter_result_free(dns_stub_result_t *res)
+{
+    free(res->msg.qd);
+    for (int i = 0; i < 3; i++)
+        free(res->msg.sec[i].rr);
+    free(res->rr);
+}
+
+static void on_iter_result(dns_resolve_t *r, const dns_iter_result_t *ir, void *arg)
+{
+    (void)r;
+    struct lookup *lk = arg;
+    lk->r = NULL;
+    dns_name_t q;
+    dns_stub_result_t res;
+    dns_name_parse(&q, slice_cstr(lk->o->name));
+    if (iter_as_stub(ir, &q, lk->o->qtype, &res) < 0) {
+        cmd_error("lookup", "out of memory");
+        lk->exit_code = 1;
+    } else {
+        if (ir->reason != NULL && !lk->o->json)
+            cmd_error("lookup", "%s: %s", lk->o->shown, ir->reason);
+        lk->exit_code = lk->o->json ? print_json(lk, &res) : print_text(lk, &res);
+    }
+    iter_result_free(&res);
+    loop_break(lk->loop);
+}
+
+static int run_iterative(struct lookup_opts *o, dns_conf_t *conf)
+{
+    dns_hints_t *hints = malloc(sizeof *hints);
+    dns_iter_conf_t ic;
+    struct lookup lk = { .o = o, .conf = conf, .exit_code = 1 };
+    dns_name_t q;
+    int rc;
+    if (hints == NULL) {
+        cmd_error("lookup", "out of memory");
+        return 1;
+    }
+    if (o->root_hints == NULL) {
+        dns_hints_builtin(hints);
+    } else {
+        size_t line = 0;
+        const char *why = NULL;
+        rc = dns_hints_load(hints, o->root_hints, &line, &why);
+        if (rc == -EINVAL && line > 0)
+            cmd_error("lookup", "%s:%zu: %s", o->root_hints, line, why);
+        else if (rc == -EINVAL)
+            cmd_error("lookup", "%s: %s", o->root_hints, why);
+        else if (rc < 0)
+            cmd_error("lookup", "cannot read '%s': %s", o->root_hints, strerror(-rc));
+        if (rc < 0) {
+            free(hints);
+            return 1;
+        }
+    }
+    dns_iter_conf_init(&ic, hints);
+    if (o->timeout)
+        ic.timeout_ms = (uint64_t)o->timeout * 1000u;
+    if (o->trace)
+        ic.trace = on_trace;
+    /* Names are absolute here: there is no search list. */
+    dns_name_parse(&q, slice_cstr(o->name));
+    lk.loop = loop_new();
+    if (lk.loop == NULL) {
+        cmd_error("lookup", "cannot create the event loop: %s", strerror(errno));
+        free(hints);
+        return 1;
+    }
+    rc = loop_signals(lk.loop, on_signal, &lk);
+    if (rc == 0)
+        rc = dns_resolve_start_iter(lk.loop, &ic, &q, o->qtype, on_iter_result, &lk, &lk.r);
+    if (rc == 0)
+        rc = loop_run(lk.loop);
+    if (rc < 0) {
+        cmd_error("lookup", "cannot run the lookup: %s", strerror(-rc));
+        if (lk.r != NULL)
+            dns_resolve_cancel(lk.r);
+        lk.exit_code = 1;
+    }
+    loop_free(lk.loop);
+    free(hints);
+    return lk.exit_code;
+}
+
 int cmd_lookup(int argc, char **argv)
 {
     struct lookup_opts *o = malloc(sizeof *o);
@@ -776,6 +961,11 @@ int cmd_lookup(int argc, char **argv)
     code = 0;
     if (done)
         goto out;
+    if (o->iterative) {
+        loop_block_signals();
+        code = run_iterative(o, conf);
+        goto flush;
+    }
 
     /* Files named on the command line must be there; the system's may be
      * missing (defaults, no hosts). */
@@ -806,6 +996,7 @@ int cmd_lookup(int argc, char **argv)
 
     loop_block_signals();
     code = run(o, conf);
+flush:
     if (fflush(stdout) != 0 && errno != EPIPE) {
         cmd_error("lookup", "write to stdout: %s", strerror(errno));
         if (code == 0)

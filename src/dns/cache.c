@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 /* One cached reply. data holds the lower-cased key name (name_len bytes)
  * and then the message (len bytes). */
@@ -33,6 +34,7 @@ struct shard {
 struct dns_cache {
     struct shard *shards;
     unsigned nshards;
+    uint64_t seed;                /* random per cache: keys cannot be chosen to collide */
 };
 
 static const char *const put_reasons[] = {
@@ -48,6 +50,8 @@ static const char *const put_reasons[] = {
     [9] = "larger than the cache allows",
     [10] = "out of memory",
     [11] = "buffer too small",
+    [12] = "answer records off the question's chain",
+    [13] = "SOA not at or above the name",
 };
 
 const char *dns_cache_strerror(int res)
@@ -73,9 +77,10 @@ static void fold(uint8_t *out, const dns_name_t *n)
         out[i] = lower(n->wire[i]);
 }
 
-static uint64_t key_hash(const uint8_t *folded, size_t n, uint16_t type, uint16_t rclass)
+static uint64_t key_hash(uint64_t seed, const uint8_t *folded, size_t n, uint16_t type,
+                         uint16_t rclass)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = 0xcbf29ce484222325ull ^ seed;
     for (size_t i = 0; i < n; i++)
         h = (h ^ folded[i]) * 0x100000001b3ull;
     h = (h ^ type) * 0x100000001b3ull;
@@ -189,6 +194,10 @@ dns_cache_t *dns_cache_new_shards(size_t max_bytes, unsigned shards)
         return NULL;
     }
     memset(c->shards, 0, shards * sizeof(struct shard));
+    /* Without the kernel's randomness (never after boot), the addresses
+     * ASLR gave still vary per process. */
+    if (getrandom(&c->seed, sizeof c->seed, GRND_NONBLOCK) != (ssize_t)sizeof c->seed)
+        c->seed = (uint64_t)(uintptr_t)c ^ ((uint64_t)(uintptr_t)&c->seed << 17);
     for (unsigned i = 0; i < shards; i++) {
         struct shard *s = &c->shards[i];
         s->buckets = calloc(DNS_CACHE_BUCKETS_MIN, sizeof *s->buckets);
@@ -241,21 +250,6 @@ size_t dns_cache_entry_cost(const dns_name_t *name, size_t msg_len)
 
 /* ------------------------------------------------------ classification */
 
-/* Offset just past the name at off. Only used on messages that
- * dns_msg_decode accepted, but bounded all the same. */
-static size_t skip_name(const uint8_t *m, size_t len, size_t off)
-{
-    while (off < len) {
-        uint8_t b = m[off];
-        if (b == 0)
-            return off + 1;
-        if ((b & 0xc0) == 0xc0)
-            return off + 2;
-        off += 1u + b;
-    }
-    return len;
-}
-
 static uint32_t rd32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -273,7 +267,7 @@ static int walk_rrs(const uint8_t *m, size_t len, size_t *off, unsigned count,
                     uint32_t *min_ttl, int *has_soa, uint32_t *soa_ttl, uint32_t *soa_min)
 {
     for (unsigned i = 0; i < count; i++) {
-        size_t o = skip_name(m, len, *off);
+        size_t o = dns_name_skip(m, len, *off);
         if (o + 10 > len)
             return -1;
         uint16_t type = (uint16_t)(m[o] << 8 | m[o + 1]);
@@ -293,6 +287,90 @@ static int walk_rrs(const uint8_t *m, size_t len, size_t *off, unsigned count,
         *off = o + rdlen;
     }
     return 0;
+}
+
+/* The chain of names an answer section may hold records for: the name
+ * asked and every CNAME target from it. Returns the count in chain[]. */
+static size_t answer_chain(const dns_rrs_t *an, const dns_name_t *name, uint16_t type,
+                           dns_name_t *chain, size_t max)
+{
+    size_t n = 1;
+    chain[0] = *name;
+    while (type != DNS_T_CNAME && n < max) {
+        const dns_rr_t *cn = NULL;
+        for (size_t i = 0; i < an->n && cn == NULL; i++)
+            if (an->rr[i].type == DNS_T_CNAME && dns_name_eq(&an->rr[i].name, &chain[n - 1]))
+                cn = &an->rr[i];
+        if (cn == NULL)
+            break;
+        for (size_t k = 0; k < n; k++)
+            if (dns_name_eq(&chain[k], &cn->target))
+                return n; /* a loop: the records on it are still on the chain */
+        chain[n++] = cn->target;
+    }
+    return n;
+}
+
+static int on_chain(const dns_name_t *chain, size_t n, const dns_name_t *owner)
+{
+    for (size_t k = 0; k < n; k++)
+        if (dns_name_eq(&chain[k], owner))
+            return 1;
+    return 0;
+}
+
+/* What must hold before a reply is stored: every answer record is owned
+ * by a name on the chain from the question and is of the type asked or a
+ * CNAME, a positive reply has a record owned by the name asked, and the
+ * SOA of a negative one is at or above a name of the chain (RFC 2308 §2:
+ * the zone's). Returns 0 or a DNS_CACHE_E_* code. */
+static int check_records(const uint8_t *msg, size_t len, const dns_header_t *h,
+                         const dns_name_t *name, uint16_t type)
+{
+    dns_question_t q;
+    dns_msg_t m;
+    dns_name_t chain[DNS_CACHE_CHAIN_MAX + 1];
+    memset(&m, 0, sizeof m);
+    m.qd = &q;
+    m.qd_cap = 1;
+    m.sec[DNS_SEC_AN].cap = h->ancount;
+    m.sec[DNS_SEC_NS].cap = h->nscount;
+    m.sec[DNS_SEC_AN].rr = h->ancount ? malloc(h->ancount * sizeof(dns_rr_t)) : NULL;
+    m.sec[DNS_SEC_NS].rr = h->nscount ? malloc(h->nscount * sizeof(dns_rr_t)) : NULL;
+    int r = DNS_CACHE_E_NOMEM;
+    if ((h->ancount && m.sec[DNS_SEC_AN].rr == NULL) ||
+        (h->nscount && m.sec[DNS_SEC_NS].rr == NULL) || dns_msg_decode(msg, len, &m) != 0)
+        goto out;
+    const dns_rrs_t *an = &m.sec[DNS_SEC_AN], *ns = &m.sec[DNS_SEC_NS];
+    size_t n = answer_chain(an, name, type, chain, DNS_CACHE_CHAIN_MAX + 1);
+    int first = 0;
+    r = DNS_CACHE_E_ANSWER;
+    for (size_t i = 0; i < an->n; i++) {
+        const dns_rr_t *rr = &an->rr[i];
+        if (!on_chain(chain, n, &rr->name) ||
+            (rr->type != type && rr->type != DNS_T_CNAME && type != DNS_T_ANY))
+            goto out;
+        first |= dns_name_eq(&rr->name, name);
+    }
+    if (an->n > 0 && !first)
+        goto out;
+    if (m.rcode == DNS_R_NXDOMAIN || an->n == 0) {
+        r = DNS_CACHE_E_SOA_ZONE;
+        for (size_t i = 0; i < ns->n; i++)
+            if (ns->rr[i].type == DNS_T_SOA) {
+                int ok = 0;
+                for (size_t k = 0; k < n && !ok; k++)
+                    ok = dns_name_under(&chain[k], &ns->rr[i].name);
+                if (!ok)
+                    goto out;
+                break; /* only the first SOA counts, as in classify */
+            }
+    }
+    r = 0;
+out:
+    free(m.sec[DNS_SEC_AN].rr);
+    free(m.sec[DNS_SEC_NS].rr);
+    return r;
 }
 
 /* Decides what a reply is worth caching as: *kind and *ttl, or a
@@ -316,8 +394,11 @@ static int classify(const dns_name_t *name, uint16_t type, uint16_t rclass, cons
     if (m.nqd != 1 || m.qd_skipped != 0 || q.qtype != type || q.qclass != rclass ||
         !dns_name_eq(&q.name, name))
         return DNS_CACHE_E_QUESTION;
+    int chk = check_records(msg, len, &m.h, name, type);
+    if (chk < 0)
+        return chk;
 
-    size_t off = skip_name(msg, len, DNS_HEADER_LEN) + 4;
+    size_t off = dns_name_skip(msg, len, DNS_HEADER_LEN) + 4;
     uint32_t an_min = UINT32_MAX, ns_min = UINT32_MAX, soa_ttl = 0, soa_min = 0;
     int has_soa = 0;
     if (walk_rrs(msg, len, &off, m.h.ancount, &an_min, NULL, NULL, NULL) != 0 ||
@@ -358,7 +439,7 @@ int dns_cache_put(dns_cache_t *c, const dns_name_t *name, uint16_t type, uint16_
         return DNS_CACHE_E_NOMEM;
     fold(e->data, name);
     memcpy(e->data + name->len, msg, len);
-    e->hash = key_hash(e->data, name->len, type, rclass);
+    e->hash = key_hash(c->seed, e->data, name->len, type, rclass);
     e->expire = now + ttl;
     e->ttl = ttl;
     e->type = type;
@@ -402,7 +483,7 @@ int dns_cache_get(dns_cache_t *c, const dns_name_t *name, uint16_t type, uint16_
 {
     uint8_t folded[DNS_NAME_MAX];
     fold(folded, name);
-    uint64_t h = key_hash(folded, name->len, type, rclass);
+    uint64_t h = key_hash(c->seed, folded, name->len, type, rclass);
     struct shard *s = shard_of(c, h);
     struct entry *dead = NULL;
     int r = 0;

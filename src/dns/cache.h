@@ -11,6 +11,12 @@
  *     also no longer than any answer record (the CNAMEs before an
  *     NXDOMAIN), capped at DNS_CACHE_NEG_TTL_MAX. Without an SOA a
  *     negative reply is not cached (this also leaves referrals out).
+ * Before anything is stored, the answer section must be about the
+ * question: every record owned by the name asked or a CNAME target on the
+ * chain from it, of the type asked or CNAME, one of them owned by the name
+ * asked; a negative reply's SOA must own the name or one of its ancestors
+ * (the zone that can say the name does not exist). The hash of a key is
+ * seeded at random per cache, so that names cannot be picked to collide.
  * A TTL over 2^31-1 counts as 0 (RFC 2181 §8); a TTL of 0 is not cached.
  *
  * The cache never reads a clock: every call takes `now`, seconds of a
@@ -51,6 +57,10 @@ enum dns_cache_put_result {
     DNS_CACHE_E_TOO_BIG = -8,    /* larger than a shard's share of the cap */
     DNS_CACHE_E_NOMEM = -9,      /* malloc failed */
     DNS_CACHE_E_NOSPACE = -10,   /* get: the caller's buffer is too small */
+    DNS_CACHE_E_ANSWER = -11,    /* answer records not on the question's CNAME
+                                    chain, or none owned by the name asked */
+    DNS_CACHE_E_SOA_ZONE = -12,  /* negative answer whose SOA is not at or
+                                    above the names of the chain */
 };
 
 /* What a get found: 0 positive, or the kind of negative entry. */

@@ -1,4 +1,5 @@
 #include "dns/conf.h"
+#include "dns/iter.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -534,6 +535,18 @@ out:
     return 0;
 }
 
+int dns_hints_load(dns_hints_t *h, const char *path, size_t *line, const char **why)
+{
+    char *text;
+    size_t len;
+    int rc = read_file(path, DNS_HINTS_FILE_MAX, &text, &len);
+    if (rc < 0)
+        return rc;
+    rc = dns_hints_parse(h, (slice_t){ text, len }, line, why) < 0 ? -EINVAL : 0;
+    free(text);
+    return rc;
+}
+
 int dns_conf_load(dns_conf_t *c, const char *resolv_path, const char *hosts_path)
 {
     int rc = 0, r;
@@ -575,4 +588,53 @@ int dns_conf_load(dns_conf_t *c, const char *resolv_path, const char *hosts_path
         rc = r;
     }
     return rc;
+}
+
+/* Addresses: 1.2.3.4, 1.2.3.4:53, ::1, [::1], [::1]:53, fe80::1%eth0. Only
+ * literal addresses: resolving a server name would need a resolver first. */
+int dns_addr_parse(const char *s, uint16_t def_port, int zero_ok, addr_t *a)
+{
+    char host[HOST_MAX];
+    const char *port = NULL;
+    int family = AF_UNSPEC;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (end == NULL)
+            return -EINVAL;
+        hl = (size_t)(end - s - 1);
+        if (hl >= sizeof host)
+            return -EINVAL;
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        if (end[1] == ':')
+            port = end + 2;
+        else if (end[1] != '\0')
+            return -EINVAL;
+        family = AF_INET6;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon != NULL && strchr(colon + 1, ':') == NULL) {
+            hl = (size_t)(colon - s); /* one colon: IPv4 and a port */
+            port = colon + 1;
+            family = AF_INET;
+        } else {
+            hl = strlen(s);
+        }
+        if (hl >= sizeof host)
+            return -EINVAL;
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+    }
+    uint16_t p = def_port;
+    if (port != NULL && !(zero_ok && strcmp(port, "0") == 0) && port_parse(port, &p) < 0)
+        return -EINVAL;
+    if (port != NULL && zero_ok && strcmp(port, "0") == 0)
+        p = 0;
+    if (host[0] == '\0')
+        return -EINVAL;
+    char err[ERR_MAX];
+    if (addr_literal(host, p, family, 0, a, err, sizeof err) != 1)
+        return -EINVAL;
+    return 0;
 }

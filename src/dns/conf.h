@@ -129,4 +129,16 @@ void dns_conf_finish(dns_conf_t *c);
  * memory runs out; c is usable (and must be disposed of) either way. */
 int dns_conf_load(dns_conf_t *c, const char *resolv_path, const char *hosts_path);
 
+/* Reads a server address: 1.2.3.4, 1.2.3.4:53, ::1, [::1]:53,
+ * fe80::1%eth0; literal addresses only. def_port when none is given; port
+ * 0 only when zero_ok. Returns 0 or -EINVAL. */
+int dns_addr_parse(const char *s, uint16_t def_port, int zero_ok, addr_t *a);
+
+typedef struct dns_hints dns_hints_t; /* dns/iter.h */
+
+/* Reads a root hints file (dns_hints_parse, at most DNS_HINTS_FILE_MAX
+ * bytes) into h. Blocking. Returns 0, -errno when it cannot be read
+ * (-EFBIG when too long), or -EINVAL with *line and *why set. */
+int dns_hints_load(dns_hints_t *h, const char *path, size_t *line, const char **why);
+
 #endif

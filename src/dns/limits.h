@@ -82,5 +82,55 @@
 #define DNS_CACHE_NEG_TTL_MAX   10800u
 /* Hash buckets a shard starts with; doubled when entries outnumber them. */
 #define DNS_CACHE_BUCKETS_MIN   16u
+/* CNAMEs followed from the question when checking a reply's answers. */
+#define DNS_CACHE_CHAIN_MAX     16u
+
+/* --- the iterative resolver (iter.h) --- */
+/* Messages sent for one resolution, sub-resolutions included. */
+#define DNS_ITER_QUERIES_MAX    64u
+/* Sub-resolutions of nameserver addresses nested in one another. */
+#define DNS_ITER_DEPTH_MAX      4u
+/* Referrals followed for one name. */
+#define DNS_ITER_REFERRALS_MAX  16u
+/* CNAMEs followed in one resolution. */
+#define DNS_ITER_CNAME_MAX      8u
+/* Nameservers kept for a zone, and addresses kept per nameserver. */
+#define DNS_ITER_NS_MAX         16u
+#define DNS_ITER_ADDR_MAX       4u
+/* Wait for one server's reply (unbound starts at 376 ms and adapts). */
+#define DNS_ITER_TIMEOUT_MS     1500u
+/* Records of each section of a reply looked at. */
+#define DNS_ITER_RR_MAX         256u
+/* Random bytes dns_iter_start() takes: 2 per query ID, then one per
+ * choice of a first server. */
+#define DNS_ITER_RANDOM_LEN     (2u * DNS_ITER_QUERIES_MAX + 32u)
+/* Root hints: addresses kept, and the largest file read. */
+#define DNS_HINTS_MAX           64u
+#define DNS_HINTS_FILE_MAX      (1024u * 1024u)
+
+/* --- the recursive server (answer.h, server.h) --- */
+/* Ranges of an address list (--allow). */
+#define DNS_ACL_MAX             64u
+/* Largest error reply: header, question, OPT. */
+#define DNS_ANSWER_ERROR_MAX    (DNS_HEADER_LEN + DNS_NAME_MAX + 4u + 11u)
+/* Resolutions in flight per worker (--max-inflight). */
+#define DNS_SERVER_INFLIGHT_DEF 1024u
+#define DNS_SERVER_INFLIGHT_MAX 65536u
+/* TCP connections per worker (--max-tcp), and their idle time
+ * (--tcp-idle, RFC 7766 §6.2.3 suggests seconds, unbound uses 30). */
+#define DNS_SERVER_TCP_DEF      256u
+#define DNS_SERVER_TCP_MAX      65536u
+#define DNS_SERVER_TCP_IDLE_MS  10000u
+/* Answers a TCP client may leave unread before it is dropped. */
+#define DNS_SERVER_TCP_OUT_MAX  (256u * 1024u)
+/* Datagrams read in one go (recvmmsg) and answered in one go (sendmmsg)
+ * before the loop looks at other sockets. */
+#define DNS_SERVER_UDP_BATCH    64u
+/* Longest request read over UDP; longer ones are cut (and get FORMERR). */
+#define DNS_SERVER_UDP_RX       4096u
+/* The cache's byte cap (--cache-size). */
+#define DNS_SERVER_CACHE_DEF    (64u * 1024u * 1024u)
+/* Tries at finding a port free for both UDP and TCP when asked for port 0. */
+#define DNS_SERVER_BIND_TRIES   16u
 
 #endif

@@ -194,6 +194,34 @@ int dns_name_eq(const dns_name_t *a, const dns_name_t *b)
     return 1;
 }
 
+size_t dns_name_skip(const uint8_t *m, size_t len, size_t off)
+{
+    while (off < len) {
+        uint8_t b = m[off];
+        if (b == 0)
+            return off + 1;
+        if ((b & 0xc0) == 0xc0)
+            return off + 2 <= len ? off + 2 : len;
+        off += 1u + b;
+    }
+    return len;
+}
+
+int dns_name_under(const dns_name_t *n, const dns_name_t *zone)
+{
+    if (zone->len > n->len)
+        return 0;
+    size_t i = 0;
+    while (n->len - i > zone->len)
+        i += 1u + n->wire[i];
+    if (n->len - i != zone->len)
+        return 0;
+    for (size_t k = 0; k < zone->len; k++)
+        if (lower(n->wire[i + k]) != lower(zone->wire[k]))
+            return 0;
+    return 1;
+}
+
 /* -------------------------------------------------- types, classes, codes */
 
 struct mnemonic {

@@ -104,6 +104,15 @@ int dns_name_format(const dns_name_t *n, char *out, size_t cap);
  * (RFC 4343); 0 otherwise. */
 int dns_name_eq(const dns_name_t *a, const dns_name_t *b);
 
+/* The offset just past the wire name at off in m[0, len) (a compression
+ * pointer ends it), or len when it runs past the end. Nothing else is
+ * checked: for walking messages dns_msg_decode accepted. */
+size_t dns_name_skip(const uint8_t *m, size_t len, size_t off);
+
+/* 1 if n is zone or a name below it (a subdomain at a label boundary),
+ * letters compared without case; 0 otherwise. */
+int dns_name_under(const dns_name_t *n, const dns_name_t *zone);
+
 /* -------------------------------------------------- types, classes, codes */
 
 enum {

@@ -12,6 +12,75 @@
 
 enum { R_RUNNING, R_DONE, R_CLOSED };
 
+/* What the glue needs of a state machine: the stub's and the iterative
+ * resolver's calls have the same shape; these adapt them. */
+struct tx {
+    const uint8_t *msg;
+    size_t len;
+    addr_t to;
+    int tcp;
+};
+
+struct machine {
+    int (*next_tx)(void *m, struct tx *tx);
+    int (*input)(void *m, uint64_t now, const addr_t *from, const uint8_t *msg, size_t len,
+                 int via_tcp);
+    void (*timeout)(void *m, uint64_t now);
+    void (*fail)(void *m, uint64_t now);
+    uint64_t (*deadline)(const void *m);
+    int (*done)(const void *m);
+    void (*free)(void *m);
+    int fresh_port;            /* a new UDP socket (source port) for every send */
+};
+
+static int stub_next_tx(void *m, struct tx *tx)
+{
+    dns_stub_tx_t t;
+    if (!dns_stub_next_tx(m, &t))
+        return 0;
+    *tx = (struct tx){ t.msg, t.len, *t.to, t.tcp };
+    return 1;
+}
+
+static int iter_next_tx(void *m, struct tx *tx)
+{
+    dns_iter_tx_t t;
+    if (!dns_iter_next_tx(m, &t))
+        return 0;
+    *tx = (struct tx){ t.msg, t.len, t.to, t.tcp };
+    return 1;
+}
+
+static int stub_input(void *m, uint64_t now, const addr_t *from, const uint8_t *msg, size_t len,
+                      int via_tcp)
+{
+    return dns_stub_input(m, now, from, msg, len, via_tcp);
+}
+
+static int iter_input(void *m, uint64_t now, const addr_t *from, const uint8_t *msg, size_t len,
+                      int via_tcp)
+{
+    return dns_iter_input(m, now, from, msg, len, via_tcp);
+}
+
+static void stub_timeout(void *m, uint64_t now) { dns_stub_timeout(m, now); }
+static void iter_timeout(void *m, uint64_t now) { dns_iter_timeout(m, now); }
+static void stub_fail(void *m, uint64_t now) { dns_stub_fail(m, now); }
+static void iter_fail(void *m, uint64_t now) { dns_iter_fail(m, now); }
+static uint64_t stub_deadline(const void *m) { return dns_stub_deadline(m); }
+static uint64_t iter_deadline(const void *m) { return dns_iter_deadline(m); }
+static int stub_done(const void *m) { return dns_stub_done(m); }
+static int iter_done(const void *m) { return dns_iter_done(m); }
+static void stub_free(void *m) { dns_stub_free(m); }
+static void iter_free(void *m) { dns_iter_free(m); }
+
+static const struct machine stub_machine = {
+    stub_next_tx, stub_input, stub_timeout, stub_fail, stub_deadline, stub_done, stub_free, 0,
+};
+static const struct machine iter_machine = {
+    iter_next_tx, iter_input, iter_timeout, iter_fail, iter_deadline, iter_done, iter_free, 1,
+};
+
 /* One TCP exchange. It has its own allocation, freed at a safe point, so
  * that an event for a connection closed earlier in the same batch finds a
  * dead io instead of the next connection. */
@@ -29,8 +98,10 @@ struct tcp_conn {
 
 struct dns_resolve {
     loop_t *loop;
-    dns_stub_t *st;
-    dns_resolve_cb cb;
+    const struct machine *ops;
+    void *m;                   /* the dns_stub_t or dns_iter_t */
+    dns_resolve_cb cb;         /* one of the two, by ops */
+    dns_resolve_iter_cb icb;
     void *arg;
     int state;
     io_t udp[2];               /* AF_INET, AF_INET6; fd -1 until needed */
@@ -66,7 +137,7 @@ static void tcp_close(dns_resolve_t *r)
 static void tcp_failed(dns_resolve_t *r)
 {
     tcp_close(r);
-    dns_stub_fail(r->st, loop_now(r->loop));
+    r->ops->fail(r->m, loop_now(r->loop));
     pump(r);
 }
 
@@ -134,8 +205,7 @@ static void on_tcp(io_t *io, uint32_t events)
             tcp_failed(r);
             return;
         }
-        int taken = dns_stub_input(r->st, loop_now(r->loop), &c->to, c->in + 2,
-                                   c->in_len - 2, 1);
+        int taken = r->ops->input(r->m, loop_now(r->loop), &c->to, c->in + 2, c->in_len - 2, 1);
         c->in_len = 0;
         if (taken) {
             pump(r); /* closes this connection if the exchange is over */
@@ -145,18 +215,18 @@ static void on_tcp(io_t *io, uint32_t events)
     }
 }
 
-static int tcp_open(dns_resolve_t *r, const dns_stub_tx_t *tx)
+static int tcp_open(dns_resolve_t *r, const struct tx *tx)
 {
     struct tcp_conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
     c->r = r;
-    c->to = *tx->to;
+    c->to = tx->to;
     c->out[0] = (uint8_t)(tx->len >> 8);
     c->out[1] = (uint8_t)tx->len;
     memcpy(c->out + 2, tx->msg, tx->len);
     c->out_len = 2 + tx->len;
-    int fd = sock_connect(tx->to, SOCK_STREAM);
+    int fd = sock_connect(&tx->to, SOCK_STREAM);
     if (fd < 0) {
         free(c);
         return fd;
@@ -192,15 +262,17 @@ static void on_udp(io_t *io, uint32_t events)
             r->dropped++;
             continue;
         }
-        if (dns_stub_input(r->st, loop_now(r->loop), &from, buf, (size_t)n, 0))
+        if (r->ops->input(r->m, loop_now(r->loop), &from, buf, (size_t)n, 0))
             pump(r);
     }
 }
 
-static int udp_send(dns_resolve_t *r, const dns_stub_tx_t *tx)
+static int udp_send(dns_resolve_t *r, const struct tx *tx)
 {
-    int family = tx->to->ss.ss_family;
+    int family = tx->to.ss.ss_family;
     io_t *io = &r->udp[family == AF_INET6];
+    if (r->ops->fresh_port)
+        loop_io_close(io); /* one query at a time: nothing more is awaited on it */
     if (io->fd < 0) {
         addr_t any;
         memset(&any, 0, sizeof any);
@@ -216,8 +288,8 @@ static int udp_send(dns_resolve_t *r, const dns_stub_tx_t *tx)
         }
     }
     for (;;) {
-        ssize_t n = sendto(io->fd, tx->msg, tx->len, 0, (const struct sockaddr *)&tx->to->ss,
-                           tx->to->len);
+        ssize_t n = sendto(io->fd, tx->msg, tx->len, 0, (const struct sockaddr *)&tx->to.ss,
+                           tx->to.len);
         if (n >= 0)
             return 0;
         if (errno != EINTR)
@@ -242,10 +314,13 @@ static void on_defer(void *arg)
     if (r->state == R_DONE) {
         r->state = R_CLOSED;
         release(r);
-        r->cb(r, dns_stub_result(r->st), r->arg);
+        if (r->cb != NULL)
+            r->cb(r, dns_stub_result(r->m), r->arg);
+        else
+            r->icb(r, dns_iter_result(r->m), r->arg);
     }
     release(r);
-    dns_stub_free(r->st);
+    r->ops->free(r->m);
     free(r);
 }
 
@@ -255,7 +330,7 @@ static void on_timer(ptimer_t *t, void *arg)
     dns_resolve_t *r = arg;
     if (r->state != R_RUNNING)
         return;
-    dns_stub_timeout(r->st, loop_now(r->loop));
+    r->ops->timeout(r->m, loop_now(r->loop));
     pump(r);
 }
 
@@ -264,26 +339,42 @@ static void on_timer(ptimer_t *t, void *arg)
 static void pump(dns_resolve_t *r)
 {
     uint64_t now = loop_now(r->loop);
-    dns_stub_tx_t tx;
-    while (dns_stub_next_tx(r->st, &tx)) {
+    struct tx tx;
+    while (r->ops->next_tx(r->m, &tx)) {
         tcp_close(r); /* any new send ends the TCP exchange */
         int rc = tx.tcp ? tcp_open(r, &tx) : udp_send(r, &tx);
         if (rc < 0)
-            dns_stub_fail(r->st, now);
+            r->ops->fail(r->m, now);
     }
-    if (dns_stub_done(r->st)) {
+    if (r->ops->done(r->m)) {
         r->state = R_DONE;
         release(r);
         loop_defer(r->loop, &r->defer, on_defer, r);
         return;
     }
-    uint64_t dl = dns_stub_deadline(r->st);
+    uint64_t dl = r->ops->deadline(r->m);
     /* Only the heap's array can fail to grow; without a timer the stub
      * would wait for ever, so it is told its send failed instead. */
     if (loop_timer_set(r->loop, &r->timer, dl > now ? dl - now : 0) < 0) {
-        dns_stub_fail(r->st, now);
+        r->ops->fail(r->m, now);
         pump(r);
     }
+}
+
+/* A handle for machine m, started with its random bytes by the caller. */
+static dns_resolve_t *handle_new(loop_t *l, const struct machine *ops, void *m, void *arg)
+{
+    dns_resolve_t *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->loop = l;
+    r->ops = ops;
+    r->m = m;
+    r->arg = arg;
+    r->state = R_RUNNING;
+    r->udp[0].fd = r->udp[1].fd = -1;
+    timer_init(&r->timer, on_timer, r);
+    return r;
 }
 
 int dns_resolve_start(loop_t *l, const dns_conf_t *conf, slice_t name, uint16_t qtype,
@@ -295,23 +386,42 @@ int dns_resolve_start(loop_t *l, const dns_conf_t *conf, slice_t name, uint16_t 
     if (got != (ssize_t)sizeof rnd)
         return got == -1 ? -errno : -EIO;
 
-    dns_resolve_t *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return -ENOMEM;
-    int rc = dns_stub_new(&r->st, conf, name, qtype);
-    if (rc < 0) {
-        free(r);
+    dns_stub_t *st;
+    int rc = dns_stub_new(&st, conf, name, qtype);
+    if (rc < 0)
         return rc == DNS_E_NOSPACE ? -ENOMEM : -EINVAL;
+    dns_resolve_t *r = handle_new(l, &stub_machine, st, arg);
+    if (r == NULL) {
+        dns_stub_free(st);
+        return -ENOMEM;
     }
-    r->loop = l;
     r->cb = cb;
-    r->arg = arg;
-    r->state = R_RUNNING;
-    r->udp[0].fd = r->udp[1].fd = -1;
-    timer_init(&r->timer, on_timer, r);
     if (out != NULL)
         *out = r;
-    dns_stub_start(r->st, loop_now(l), rnd);
+    dns_stub_start(st, loop_now(l), rnd);
+    pump(r);
+    return 0;
+}
+
+int dns_resolve_start_iter(loop_t *l, const dns_iter_conf_t *conf, const dns_name_t *name,
+                           uint16_t qtype, dns_resolve_iter_cb cb, void *arg, dns_resolve_t **out)
+{
+    uint8_t rnd[DNS_ITER_RANDOM_LEN];
+    ssize_t got = getrandom(rnd, sizeof rnd, 0);
+    if (got != (ssize_t)sizeof rnd)
+        return got == -1 ? -errno : -EIO;
+    dns_iter_t *it = dns_iter_new(conf, name, qtype);
+    if (it == NULL)
+        return -ENOMEM;
+    dns_resolve_t *r = handle_new(l, &iter_machine, it, arg);
+    if (r == NULL) {
+        dns_iter_free(it);
+        return -ENOMEM;
+    }
+    r->icb = cb;
+    if (out != NULL)
+        *out = r;
+    dns_iter_start(it, loop_now(l), rnd);
     pump(r);
     return 0;
 }
@@ -329,7 +439,7 @@ void dns_resolve_cancel(dns_resolve_t *r)
 
 const dns_stub_stats_t *dns_resolve_stats(const dns_resolve_t *r)
 {
-    return dns_stub_stats(r->st);
+    return r->ops == &stub_machine ? dns_stub_stats(r->m) : NULL;
 }
 
 size_t dns_resolve_dropped(const dns_resolve_t *r)

@@ -22,6 +22,7 @@
 #include "core/loop.h"
 #include "core/slice.h"
 #include "dns/conf.h"
+#include "dns/iter.h"
 #include "dns/stub.h"
 
 
@@ -39,12 +40,22 @@ typedef void (*dns_resolve_cb)(dns_resolve_t *r, const dns_stub_result_t *res, v
 int dns_resolve_start(loop_t *l, const dns_conf_t *conf, slice_t name, uint16_t qtype,
                       dns_resolve_cb cb, void *arg, dns_resolve_t **out);
 
+/* The same for the iterative resolver (dns/iter.h): conf (its hints and
+ * cache too) must stay valid until the callback has run or the lookup is
+ * cancelled; conf->trace, if set, is called from the loop as steps happen.
+ * Every UDP query goes out from a new socket, so from a new random port.
+ * Returns 0, -ENOMEM, or the -errno of getrandom(). */
+typedef void (*dns_resolve_iter_cb)(dns_resolve_t *r, const dns_iter_result_t *res, void *arg);
+int dns_resolve_start_iter(loop_t *l, const dns_iter_conf_t *conf, const dns_name_t *name,
+                           uint16_t qtype, dns_resolve_iter_cb cb, void *arg, dns_resolve_t **out);
+
 /* Stops a lookup whose callback has not run yet: it will not run. Closes
  * the sockets now, frees the handle at the end of the iteration. A no-op
  * from inside its own callback. */
 void dns_resolve_cancel(dns_resolve_t *r);
 
-/* Replies the stub ignored so far, by reason. */
+/* Replies the stub ignored so far, by reason (NULL for an iterative
+ * lookup). */
 const dns_stub_stats_t *dns_resolve_stats(const dns_resolve_t *r);
 
 /* UDP datagrams dropped for being longer than DNS_RESOLVE_UDP_RX. */

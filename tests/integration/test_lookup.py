@@ -634,9 +634,14 @@ USAGE = [
     (["-x"], "option '-x' needs a value (see portico lookup --help)"),
     (["a", "A", "127.0.0.1", "x"], "too many arguments (see portico lookup --help)"),
     (["a..b"], "invalid name 'a..b': empty label in a name"),
-    (["--iterative", "example.com"], "--iterative is not implemented yet"),
-    (["--trace", "example.com"], "--trace is not implemented yet"),
-    (["--root-hints", "/x", "example.com"], "--root-hints is not implemented yet"),
+    (["--iterative", "example.com", "127.0.0.1"],
+     "a SERVER cannot be given with --iterative, --trace or --root-hints: the servers come "
+     "from the root hints"),
+    (["--trace", "example.com", "A", "127.0.0.1"],
+     "a SERVER cannot be given with --iterative, --trace or --root-hints: the servers come "
+     "from the root hints"),
+    (["example.com", "--root-hints"],
+     "option '--root-hints' needs a value (see portico lookup --help)"),
     (["--timeout", "0", "example.com"], "invalid timeout '0': expected whole seconds 1-3600"),
     (["--tries", "x", "example.com"], "invalid tries 'x': expected 1-10"),
     (["--bogus", "example.com"], "unknown option '--bogus' (see portico lookup --help)"),

@@ -564,6 +564,92 @@ static void test_four_threads(void **state)
     dns_cache_free(c);
 }
 
+/* A reply to `q` A with answer records (owner, type, target-or-NULL) and,
+ * if soa_owner, an SOA of that owner in authority. */
+static int put_records(dns_cache_t *c, const char *q, unsigned rcode,
+                       const char *const (*an)[3], size_t nan, const char *soa_owner)
+{
+    uint8_t buf[1024];
+    dns_builder_t b;
+    dns_name_t qn = N(q);
+    assert_int_equal(dns_builder_init(&b, buf, sizeof buf, 1, (uint16_t)(DNS_F_QR | rcode)), 0);
+    assert_int_equal(dns_builder_question(&b, &qn, DNS_T_A, DNS_C_IN), 0);
+    for (size_t i = 0; i < nan; i++) {
+        dns_rr_t rr;
+        memset(&rr, 0, sizeof rr);
+        rr.name = N(an[i][0]);
+        rr.rclass = DNS_C_IN;
+        rr.ttl = 300;
+        if (strcmp(an[i][1], "CNAME") == 0) {
+            rr.type = DNS_T_CNAME;
+            rr.target = N(an[i][2]);
+        } else if (strcmp(an[i][1], "MX") == 0) {
+            rr.type = DNS_T_MX;
+            rr.mx.exchange = N(an[i][2]);
+        } else {
+            rr.type = DNS_T_A;
+            rr.a[0] = 192;
+        }
+        assert_int_equal(dns_builder_rr(&b, DNS_SEC_AN, &rr), 0);
+    }
+    if (soa_owner != NULL) {
+        dns_rr_t rr;
+        memset(&rr, 0, sizeof rr);
+        rr.name = N(soa_owner);
+        rr.type = DNS_T_SOA;
+        rr.rclass = DNS_C_IN;
+        rr.ttl = 300;
+        rr.soa.mname = N("ns1.example.com");
+        rr.soa.rname = N("hostmaster.example.com");
+        rr.soa.minimum = 60;
+        assert_int_equal(dns_builder_rr(&b, DNS_SEC_NS, &rr), 0);
+    }
+    return dns_cache_put(c, &qn, DNS_T_A, DNS_C_IN, buf, b.len, 0);
+}
+
+static void test_answers_must_match_question(void **state)
+{
+    (void)state;
+    dns_cache_t *c = dns_cache_new(BIG);
+    const char *const chain[][3] = { { "www.example.com", "CNAME", "web.example.net" },
+                                     { "web.example.net", "A", NULL } };
+    assert_int_equal(put_records(c, "www.example.com", 0, chain, 2, NULL), DNS_CACHE_STORED);
+    /* Records of another name, nothing of the name asked. */
+    const char *const other[][3] = { { "victim.example.org", "A", NULL } };
+    assert_int_equal(put_records(c, "www.example.com", 0, other, 1, NULL), DNS_CACHE_E_ANSWER);
+    /* The answer, plus a record off the chain. */
+    const char *const extra[][3] = { { "www.example.com", "A", NULL },
+                                     { "victim.example.org", "A", NULL } };
+    assert_int_equal(put_records(c, "www.example.com", 0, extra, 2, NULL), DNS_CACHE_E_ANSWER);
+    /* A record of another type owned by the name. */
+    const char *const mx[][3] = { { "www.example.com", "MX", "mail.example.com" } };
+    assert_int_equal(put_records(c, "www.example.com", 0, mx, 1, NULL), DNS_CACHE_E_ANSWER);
+    /* The chain's target, without the first link. */
+    const char *const headless[][3] = { { "web.example.net", "A", NULL } };
+    assert_int_equal(put_records(c, "www.example.com", 0, headless, 1, NULL), DNS_CACHE_E_ANSWER);
+    dns_cache_free(c);
+}
+
+static void test_negative_soa_in_zone(void **state)
+{
+    (void)state;
+    dns_cache_t *c = dns_cache_new(BIG);
+    assert_int_equal(put_records(c, "nx.example.com", DNS_R_NXDOMAIN, NULL, 0, "example.com"),
+                     DNS_CACHE_STORED_NEG);
+    assert_int_equal(put_records(c, "nx.example.com", DNS_R_NXDOMAIN, NULL, 0, "."),
+                     DNS_CACHE_STORED_NEG);
+    /* An SOA of another zone, or of a name below the one asked. */
+    assert_int_equal(put_records(c, "nx.example.com", DNS_R_NXDOMAIN, NULL, 0, "example.org"),
+                     DNS_CACHE_E_SOA_ZONE);
+    assert_int_equal(put_records(c, "nx.example.com", 0, NULL, 0, "sub.nx.example.com"),
+                     DNS_CACHE_E_SOA_ZONE);
+    /* After a CNAME, the SOA of the target's zone. */
+    const char *const cn[][3] = { { "nx.example.com", "CNAME", "gone.example.net" } };
+    assert_int_equal(put_records(c, "nx.example.com", DNS_R_NXDOMAIN, cn, 1, "example.net"),
+                     DNS_CACHE_STORED_NEG);
+    dns_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -579,6 +665,8 @@ int main(void)
         cmocka_unit_test(test_replace_entry),
         cmocka_unit_test(test_caps_on_size),
         cmocka_unit_test(test_four_threads),
+        cmocka_unit_test(test_answers_must_match_question),
+        cmocka_unit_test(test_negative_soa_in_zone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
