@@ -230,6 +230,17 @@ static int out_open(struct xfer *x)
         return 0;
     }
     snprintf(x->out_final, sizeof x->out_final, "%s", x->out_name);
+    struct stat st;
+    if (stat(x->out_final, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* /dev/null, a FIFO, a terminal: written in place, nothing to rename. */
+        int fd = open(x->out_final, O_WRONLY | O_CLOEXEC);
+        if (fd == -1) {
+            gerr(x, "cannot open %s: %s", x->out_final, strerror(errno));
+            return -1;
+        }
+        x->out_fd = fd;
+        return 0;
+    }
     const char *slash = strrchr(x->out_final, '/');
     int dirlen = slash ? (int)(slash - x->out_final + 1) : 0;
     if (snprintf(x->out_tmp, sizeof x->out_tmp, "%.*s.%s.portico-XXXXXX", dirlen,
@@ -272,6 +283,8 @@ static void out_abort(struct xfer *x)
     if (x->out_is_tmp && x->out_fd >= 0) {
         close(x->out_fd);
         unlink(x->out_tmp);
+    } else if (x->out_fd > STDERR_FILENO) {
+        close(x->out_fd);
     }
     x->out_fd = -1;
     x->out_is_tmp = 0;
@@ -284,8 +297,12 @@ static int out_commit(struct xfer *x)
         if (out_open(x) != 0)
             return -1;
     }
-    if (!x->out_is_tmp)
+    if (!x->out_is_tmp) {
+        if (x->out_fd > STDERR_FILENO)
+            close(x->out_fd);
+        x->out_fd = -1;
         return 0;
+    }
     int rc = 0;
     if (fsync(x->out_fd) != 0 || rename(x->out_tmp, x->out_final) != 0) {
         gerr(x, "cannot write %s: %s", x->out_final, strerror(errno));

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_helpers import HOST, PORTICO, start_serve
+from serve_helpers import HOST, PORTICO, SANITIZER_MARKS, start_serve
 
 RUN_TIMEOUT = 30
 
@@ -32,7 +32,9 @@ def get(args, cwd, env=None, timeout=RUN_TIMEOUT, stdin=None):
         e.update(env)
     p = subprocess.run([PORTICO, "get", *args], cwd=cwd, env=e, capture_output=True,
                        timeout=timeout, stdin=stdin if stdin is not None else subprocess.DEVNULL)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    err = p.stderr.decode(errors="replace")
+    assert not any(m in err for m in SANITIZER_MARKS), err
+    return p.returncode, p.stdout, err
 
 
 def leftovers(d):

@@ -162,6 +162,23 @@ static void test_long(void **state)
     assert_string_equal(why, "host name too long");
 }
 
+static void test_nul(void **state)
+{
+    (void)state;
+    /* A NUL inside brackets must not let "::" pass as the address. */
+    static const char u1[] = "http://[::\0\0001]/x";
+    static const char u2[] = "http://h\0st/";
+    static const char u3[] = "http://h/a\0b";
+    http_url_t u;
+    const char *why;
+    assert_int_equal(http_url_parse(u1, sizeof u1 - 1, &u, &why), -1);
+    assert_string_equal(why, "bad IPv6 address");
+    assert_int_equal(http_url_parse(u2, sizeof u2 - 1, &u, &why), -1);
+    assert_string_equal(why, "character not allowed in a host name");
+    assert_int_equal(http_url_parse(u3, sizeof u3 - 1, &u, &why), -1);
+    assert_string_equal(why, "control character in the URL");
+}
+
 static void test_resolve(void **state)
 {
     (void)state;
@@ -224,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_long),
+        cmocka_unit_test(test_nul),
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_encode),
     };
