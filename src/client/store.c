@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
+
 #define STORE_MAGIC "PCACHE01"
 #define FNV_OFFSET UINT64_C(14695981039346656037)
 #define FNV_PRIME  UINT64_C(1099511628211)
@@ -33,37 +35,6 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 static void entry_path(char *out, size_t size, const char *dir, slice_t key)
 {
     snprintf(out, size, "%s/%016llx", dir, (unsigned long long)fnv(FNV_OFFSET, key.p, key.len));
-}
-
-static int read_full(int fd, void *p, size_t n, off_t off)
-{
-    char *c = p;
-    while (n > 0) {
-        ssize_t r = pread(fd, c, n, off);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        c += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w == -1 && errno == EINTR)
-            continue;
-        if (w == -1)
-            return -errno;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 void store_entry_dispose(store_entry_t *e)
@@ -95,7 +66,7 @@ int store_lookup(const char *dir, slice_t key, store_entry_t *e, const char **wh
     if (fd == -1)
         return 0;
     e->fd = fd;
-    if (fstat(fd, &st) != 0 || read_full(fd, &h, sizeof h, 0) != 0 ||
+    if (fstat(fd, &st) != 0 || fs_pread_all(fd, &h, sizeof h, 0) != 0 ||
         memcmp(h.magic, STORE_MAGIC, 8) != 0) {
         *why = "bad entry header";
         goto corrupt;
@@ -108,7 +79,7 @@ int store_lookup(const char *dir, slice_t key, store_entry_t *e, const char **wh
         goto corrupt;
     }
     e->meta = malloc(meta + 1);
-    if (e->meta == NULL || read_full(fd, e->meta, meta, sizeof h) != 0) {
+    if (e->meta == NULL || fs_pread_all(fd, e->meta, meta, sizeof h) != 0) {
         *why = "cannot read the entry";
         goto corrupt;
     }
@@ -123,7 +94,7 @@ int store_lookup(const char *dir, slice_t key, store_entry_t *e, const char **wh
     uint64_t left = h.body_len;
     while (left > 0) {
         size_t n = left > sizeof buf ? sizeof buf : (size_t)left;
-        if (read_full(fd, buf, n, off) != 0) {
+        if (fs_pread_all(fd, buf, n, off) != 0) {
             *why = "cannot read the entry";
             goto corrupt;
         }
@@ -164,11 +135,11 @@ int store_begin(store_writer_t *w, const char *dir, slice_t key, slice_t vary, s
     w->request_time = request_time;
     w->response_time = response_time;
     struct hdr h = { 0 };
-    int rc = write_full(fd, &h, sizeof h); /* the real one comes last */
+    int rc = fs_write_all(fd, &h, sizeof h); /* the real one comes last */
     slice_t parts[3] = { key, vary, head };
     w->sum = FNV_OFFSET;
     for (int i = 0; i < 3 && rc == 0; i++) {
-        rc = write_full(fd, parts[i].p, parts[i].len);
+        rc = fs_write_all(fd, parts[i].p, parts[i].len);
         w->sum = fnv(w->sum, parts[i].p, parts[i].len);
         w->meta_len[i] = parts[i].len;
     }
@@ -179,7 +150,7 @@ int store_begin(store_writer_t *w, const char *dir, slice_t key, slice_t vary, s
 
 int store_write(store_writer_t *w, const void *p, size_t n)
 {
-    int rc = write_full(w->fd, p, n);
+    int rc = fs_write_all(w->fd, p, n);
     if (rc == 0) {
         w->sum = fnv(w->sum, p, n);
         w->body_len += n;
@@ -194,7 +165,7 @@ int store_copy_body(store_writer_t *w, const store_entry_t *e)
     off_t off = (off_t)e->body_off;
     while (left > 0) {
         size_t n = left > sizeof buf ? sizeof buf : (size_t)left;
-        if (read_full(e->fd, buf, n, off) != 0)
+        if (fs_pread_all(e->fd, buf, n, off) != 0)
             return -EIO;
         int rc = store_write(w, buf, n);
         if (rc != 0)

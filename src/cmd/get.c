@@ -30,6 +30,7 @@
 #include "client/client.h"
 #include "client/store.h"
 #include "core/buf.h"
+#include "core/fs.h"
 #include "core/loop.h"
 #include "dns/conf.h"
 #include "http/cachectl.h"
@@ -204,21 +205,6 @@ static void vlog(const struct xfer *x, const char *fmt, ...)
 
 /* ------------------------------------------------------------ output */
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w == -1 && errno == EINTR)
-            continue;
-        if (w == -1)
-            return -errno;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Opens the output for a body: stdout, or a temporary file beside the
  * name (with the partial file's bytes first when resuming). */
 static int out_open(struct xfer *x)
@@ -319,7 +305,7 @@ static int out_write(struct xfer *x, const void *p, size_t n)
 {
     if (out_open(x) != 0)
         return -1;
-    int rc = write_all(x->out_fd, p, n);
+    int rc = fs_write_all(x->out_fd, p, n);
     if (rc != 0) {
         gerr(x, "write error on %s: %s", x->out_name ? x->out_final : "stdout", strerror(-rc));
         return -1;
