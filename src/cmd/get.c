@@ -8,10 +8,10 @@
  * framing says; anything else (a closed connection, a lying
  * Content-Length, a bad chunk) removes it and exits non-zero.
  *
- * --cache DIR keeps a private RFC 9111 cache (client/store.h for the bytes,
- * http/cachectl.h for the rules). Exit statuses follow curl's where curl
- * has one (3 bad URL, 6 resolve, 7 connect, 8 bad reply, 18 partial, 22
- * -f, 23 write, 28 timeout, 33 range, 47 redirects); 2 is a usage error. */
+ * --cache DIR keeps a private RFC 9111 cache (client/pcache.h). Exit
+ * statuses follow curl's where curl has one (3 bad URL, 6 resolve, 7
+ * connect, 8 bad reply, 18 partial, 22 -f, 23 write, 28 timeout, 33 range,
+ * 47 redirects, 56 receive); 2 is a usage error. */
 #include "cmd/cmd.h"
 
 #include <errno.h>
@@ -28,12 +28,12 @@
 #include <unistd.h>
 
 #include "client/client.h"
+#include "client/pcache.h"
 #include "client/store.h"
 #include "core/buf.h"
 #include "core/fs.h"
 #include "core/loop.h"
 #include "dns/conf.h"
-#include "http/cachectl.h"
 #include "http/date.h"
 #include "http/response.h"
 #include "http/url.h"
@@ -117,14 +117,11 @@ struct xfer {
 
     /* Cache. */
     int use_cache;
-    store_entry_t entry;
-    int have_entry;
+    pcache_lookup_t pl;
     int revalidating;
     store_writer_t sw;
     int storing;
     time_t request_time;
-    char vary_buf[8192];
-    size_t vary_len;
 
     /* Progress. */
     int progress;
@@ -167,7 +164,8 @@ static void get_usage(FILE *out)
             "  -h, --help              this text\n"
             "\n"
             "Exit status as curl's: 3 bad URL, 6 resolve, 7 connect, 8 bad reply, 18 partial,\n"
-            "22 HTTP error with -f, 23 write error, 28 timeout, 33 range, 47 redirects.\n",
+            "22 HTTP error with -f, 23 write error, 28 timeout, 33 range, 47 redirects,\n"
+            "56 connection failed before a response.\n",
             GET_DEFAULT_REDIRS);
 }
 
@@ -466,22 +464,8 @@ static void build_fields(struct xfer *x, int same_origin)
         int n = snprintf(tmp, sizeof tmp, "bytes=%llu-", (unsigned long long)x->resume_from);
         add_field(x, "Range", fstore(x, tmp, (size_t)n));
     }
-    if (x->revalidating) {
-        const char *name;
-        slice_t v;
-        http_response_t res;
-        http_field_t f[CLIENT_DEFAULT_MAX_FIELDS];
-        http_parse_state_t ps;
-        const char *why;
-        http_parse_state_init(&ps);
-        if (http_parse_response(x->entry.head.p, x->entry.head.len, &ps, STORE_META_MAX,
-                                CLIENT_DEFAULT_MAX_FIELDS, f, &res, &why) > 0 &&
-            http_cache_validator(f, res.nfields, &name, &v)) {
-            slice_t sv = fstore(x, v.p, v.len);
-            add_field(x, strcmp(name, "if-none-match") == 0 ? "If-None-Match"
-                                                             : "If-Modified-Since", sv);
-        }
-    }
+    if (x->revalidating && !user_has(o, "if-none-match") && !user_has(o, "if-modified-since"))
+        add_field(x, x->pl.validator_name, x->pl.validator);
 }
 
 /* ------------------------------------------------------------- proxy */
@@ -547,24 +531,6 @@ static void print_head(FILE *f, const char *prefix, const http_response_t *res)
     fprintf(f, "%s\r\n", prefix);
 }
 
-/* The head as text (for -i and the cache). */
-static int head_text(buf_t *b, int status, slice_t reason, const http_field_t *f, size_t n)
-{
-    char line[64];
-    int k = snprintf(line, sizeof line, "HTTP/1.1 %d ", status);
-    int rc = buf_append(b, line, (size_t)k);
-    rc |= buf_append(b, reason.p, reason.len);
-    rc |= buf_append(b, "\r\n", 2);
-    for (size_t i = 0; i < n; i++) {
-        rc |= buf_append(b, f[i].name.p, f[i].name.len);
-        rc |= buf_append(b, ": ", 2);
-        rc |= buf_append(b, f[i].value.p, f[i].value.len);
-        rc |= buf_append(b, "\r\n", 2);
-    }
-    rc |= buf_append(b, "\r\n", 2);
-    return rc ? -1 : 0;
-}
-
 static void xfer_finish(struct xfer *x, int code)
 {
     if (x->done)
@@ -583,60 +549,26 @@ static void xfer_finish(struct xfer *x, int code)
     loop_break(x->loop);
 }
 
-static int vary_keep(slice_t name, void *arg)
-{
-    struct xfer *x = arg;
-    for (size_t i = 0; i < x->nfields; i++) {
-        if (x->fields[i].name.len != name.len ||
-            strncasecmp(x->fields[i].name.p, name.p, name.len) != 0)
-            continue;
-        int n = snprintf(x->vary_buf + x->vary_len, sizeof x->vary_buf - x->vary_len,
-                         "%.*s: %.*s\r\n", (int)name.len, name.p,
-                         (int)x->fields[i].value.len, x->fields[i].value.p);
-        if (n < 0 || (size_t)n >= sizeof x->vary_buf - x->vary_len)
-            return 1;
-        x->vary_len += (size_t)n;
-    }
-    return 0;
-}
-
 /* Starts storing a response that may be stored. */
 static void cache_begin(struct xfer *x, const http_response_t *res)
 {
     const char *why;
-    if (!http_cache_storable(HTTP_M_GET, x->fields, x->nfields, res->status, res->fields,
-                             res->nfields, 0, &why)) {
-        vlog(x, "cache: not stored (%s)", why);
-        if (strcmp(why, "no-store") == 0)
-            store_remove(x->o->cache_dir, slice_cstr(x->url));
-        return;
-    }
-    x->vary_len = 0;
-    if (http_cache_vary_each(res->fields, res->nfields, vary_keep, x) != 0) {
-        vlog(x, "cache: not stored (request fields named by Vary too long)");
-        return;
-    }
-    buf_t head;
-    buf_init(&head, STORE_META_MAX);
-    if (head_text(&head, res->status, res->reason, res->fields, res->nfields) == 0 &&
-        store_begin(&x->sw, x->o->cache_dir, slice_cstr(x->url),
-                    slice_make(x->vary_buf, x->vary_len), slice_make(buf_head(&head), head.len),
-                    x->request_time, time(NULL)) == 0)
+    if (pcache_store_begin(&x->sw, x->o->cache_dir, slice_cstr(x->url), x->fields, x->nfields,
+                           res, x->request_time, time(NULL), &why))
         x->storing = 1;
     else
-        vlog(x, "cache: cannot write an entry in %s", x->o->cache_dir);
-    buf_dispose(&head);
+        vlog(x, "cache: not stored (%s)", why);
 }
 
 /* Writes the stored body to the output. */
 static int cache_serve_body(struct xfer *x)
 {
     char buf[65536];
-    uint64_t left = x->entry.body_len;
-    off_t off = (off_t)x->entry.body_off;
+    uint64_t left = x->pl.entry.body_len;
+    off_t off = (off_t)x->pl.entry.body_off;
     while (left > 0) {
         size_t n = left > sizeof buf ? sizeof buf : (size_t)left;
-        ssize_t r = pread(x->entry.fd, buf, n, off);
+        ssize_t r = pread(x->pl.entry.fd, buf, n, off);
         if (r <= 0) {
             gerr(x, "cannot read the cache entry");
             return EX_READ;
@@ -650,36 +582,21 @@ static int cache_serve_body(struct xfer *x)
     return out_commit(x) == 0 ? EX_OK : EX_WRITE;
 }
 
-/* Parses the stored head of x->entry into res/f. */
-static int entry_head(const struct xfer *x, http_response_t *res, http_field_t *f, size_t nf)
-{
-    http_parse_state_t ps;
-    const char *why;
-    http_parse_state_init(&ps);
-    return http_parse_response(x->entry.head.p, x->entry.head.len, &ps, STORE_META_MAX, nf, f,
-                               res, &why) > 0 ? 0 : -1;
-}
-
 /* Answers from the stored entry: -i head, then the body. */
 static int serve_entry(struct xfer *x)
 {
-    http_response_t res;
-    http_field_t f[CLIENT_DEFAULT_MAX_FIELDS];
-    if (entry_head(x, &res, f, CLIENT_DEFAULT_MAX_FIELDS) != 0) {
-        gerr(x, "bad cache entry");
-        return EX_READ;
-    }
-    x->status = res.status;
+    const http_response_t *res = &x->pl.res;
+    x->status = res->status;
     if (x->o->verbose)
-        print_head(stderr, "< ", &res);
-    if (x->o->fail && res.status >= 400) {
-        gerr(x, "The requested URL returned error: %d", res.status);
+        print_head(stderr, "< ", res);
+    if (x->o->fail && res->status >= 400) {
+        gerr(x, "The requested URL returned error: %d", res->status);
         return EX_HTTP;
     }
     if (x->o->include || x->o->head_only) {
         buf_t b;
         buf_init(&b, STORE_META_MAX);
-        head_text(&b, res.status, res.reason, res.fields, res.nfields);
+        pcache_head_text(&b, res->status, res->reason, res->fields, res->nfields);
         int rc = out_write(x, buf_head(&b), b.len);
         buf_dispose(&b);
         if (rc != 0)
@@ -688,56 +605,6 @@ static int serve_entry(struct xfer *x)
     if (x->o->head_only)
         return out_commit(x) == 0 ? EX_OK : EX_WRITE;
     return cache_serve_body(x);
-}
-
-/* A 304 to a revalidation: the stored fields updated with the new ones
- * (§3.2), the entry rewritten with the new times, the body served. */
-static int revalidated(struct xfer *x, const http_response_t *r304)
-{
-    http_response_t res;
-    http_field_t f[CLIENT_DEFAULT_MAX_FIELDS], merged[CLIENT_DEFAULT_MAX_FIELDS * 2];
-    size_t n = 0;
-    if (entry_head(x, &res, f, CLIENT_DEFAULT_MAX_FIELDS) != 0)
-        return -1;
-    for (size_t i = 0; i < res.nfields; i++) {
-        int replaced = 0;
-        if (!http_cache_keep_on_update(f[i].name))
-            for (size_t k = 0; k < r304->nfields; k++)
-                if (slice_eq(f[i].name, r304->fields[k].name) ||
-                    (f[i].name.len == r304->fields[k].name.len &&
-                     strncasecmp(f[i].name.p, r304->fields[k].name.p, f[i].name.len) == 0))
-                    replaced = 1;
-        if (!replaced)
-            merged[n++] = f[i];
-    }
-    for (size_t k = 0; k < r304->nfields && n < sizeof merged / sizeof merged[0]; k++)
-        if (!http_cache_keep_on_update(r304->fields[k].name))
-            merged[n++] = r304->fields[k];
-    buf_t head;
-    buf_init(&head, STORE_META_MAX);
-    int rc = head_text(&head, res.status, res.reason, merged, n);
-    store_writer_t w;
-    if (rc == 0)
-        rc = store_begin(&w, x->o->cache_dir, slice_cstr(x->url), x->entry.vary,
-                         slice_make(buf_head(&head), head.len), x->request_time, time(NULL));
-    if (rc == 0) {
-        rc = store_copy_body(&w, &x->entry);
-        if (rc == 0)
-            rc = store_commit(&w);
-        else
-            store_abort(&w);
-    }
-    buf_dispose(&head);
-    if (rc != 0)
-        vlog(x, "cache: could not update the entry");
-    /* Serve from the updated entry (or the old one if it could not be written). */
-    store_entry_t ne;
-    const char *why;
-    if (rc == 0 && store_lookup(x->o->cache_dir, slice_cstr(x->url), &ne, &why) == 1) {
-        store_entry_dispose(&x->entry);
-        x->entry = ne;
-    }
-    return 0;
 }
 
 static void on_info(client_req_t *r, const http_response_t *res, void *arg)
@@ -772,12 +639,11 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
     x->redirect_to = 0;
 
     if (x->revalidating && res->status == 304) {
-        if (revalidated(x, res) != 0) {
-            gerr(x, "bad cache entry");
-            xfer_finish(x, EX_READ);
-            client_req_cancel(r);
-            return;
-        }
+        int rc = pcache_update(&x->pl, x->o->cache_dir, slice_cstr(x->url), res,
+                               x->request_time, time(NULL));
+        if (rc != 0)
+            vlog(x, "cache: could not update the entry (%s): serving the old one",
+                 strerror(-rc));
         vlog(x, "cache: REVALIDATED");
         x->discard = 1;
         x->status = -304; /* served from the entry at the end */
@@ -800,7 +666,7 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
             if (x->o->include) {
                 buf_t b;
                 buf_init(&b, SIZE_MAX);
-                head_text(&b, res->status, res->reason, res->fields, res->nfields);
+                pcache_head_text(&b, res->status, res->reason, res->fields, res->nfields);
                 out_write(x, buf_head(&b), b.len);
                 buf_dispose(&b);
             }
@@ -853,7 +719,7 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
     if (x->o->include || x->o->head_only) {
         buf_t b;
         buf_init(&b, SIZE_MAX);
-        head_text(&b, res->status, res->reason, res->fields, res->nfields);
+        pcache_head_text(&b, res->status, res->reason, res->fields, res->nfields);
         int rc = out_write(x, buf_head(&b), b.len);
         buf_dispose(&b);
         if (rc != 0) {
@@ -1066,61 +932,27 @@ static void xfer_request(struct xfer *x)
 /* Tries the cache before the network. Returns 1 when answered. */
 static int cache_first(struct xfer *x)
 {
-    const char *why;
-    int rc = store_lookup(x->o->cache_dir, slice_cstr(x->url), &x->entry, &why);
-    if (rc < 0)
-        vlog(x, "cache: dropped a bad entry (%s)", why);
-    if (rc != 1)
-        return 0;
-    x->have_entry = 1;
-    http_response_t res;
-    http_field_t f[CLIENT_DEFAULT_MAX_FIELDS];
-    http_field_t sreq[CLIENT_DEFAULT_MAX_FIELDS];
-    size_t nsreq = 0;
-    char tmp[8192 + 2];
-    if (entry_head(x, &res, f, CLIENT_DEFAULT_MAX_FIELDS) != 0)
-        return 0;
-    if (x->entry.vary.len > 0) {
-        if (x->entry.vary.len > 8192)
-            return 0;
-        memcpy(tmp, x->entry.vary.p, x->entry.vary.len);
-        memcpy(tmp + x->entry.vary.len, "\r\n", 2);
-        if (http_parse_fields(tmp, tmp + x->entry.vary.len + 2, sreq, CLIENT_DEFAULT_MAX_FIELDS,
-                              &nsreq, &why) != 0)
-            return 0;
-    }
-    /* The request we would send, for Vary and its directives. */
-    build_fields(x, 1);
-    int vm = http_cache_vary_match(f, res.nfields, sreq, nsreq, x->fields, x->nfields);
-    if (vm != 1) {
-        vlog(x, "cache: stored response does not match (Vary)");
-        return 0;
-    }
-    http_cc_t qcc, rcc;
-    http_cc_from_fields(&qcc, x->fields, x->nfields);
-    if (http_cache_pragma_no_cache(x->fields, x->nfields))
-        qcc.flags |= HTTP_CC_NO_CACHE;
-    http_cc_from_fields(&rcc, f, res.nfields);
-    int64_t fresh = http_cache_freshness(res.status, f, res.nfields, 0, x->entry.response_time,
-                                         NULL);
-    int64_t init = http_cache_initial_age(f, res.nfields, x->entry.request_time,
-                                          x->entry.response_time);
-    int64_t age = http_cache_age(init, x->entry.response_time, time(NULL));
-    enum http_cache_use use = http_cache_decide(&qcc, &rcc, fresh, age, 0);
-    if (use != HTTP_CACHE_USE_REVALIDATE) {
-        vlog(x, "cache: HIT (age %lld s, fresh for %lld s%s)", (long long)age, (long long)fresh,
-             use == HTTP_CACHE_USE_STALE ? ", stale as allowed by max-stale" : "");
+    build_fields(x, 1); /* the request we would send: for Vary and its directives */
+    pcache_lookup(x->o->cache_dir, slice_cstr(x->url), x->fields, x->nfields, time(NULL),
+                  &x->pl);
+    switch (x->pl.verdict) {
+    case PCACHE_HIT:
+        vlog(x, "cache: HIT (age %lld s, fresh for %lld s%s)", (long long)x->pl.age,
+             (long long)x->pl.freshness,
+             x->pl.stale_ok ? ", stale as allowed by max-stale" : "");
         xfer_finish(x, serve_entry(x));
         return 1;
-    }
-    const char *vn;
-    slice_t vv;
-    if (http_cache_validator(f, res.nfields, &vn, &vv)) {
-        vlog(x, "cache: stale or must be revalidated (age %lld s, fresh for %lld s): asking with %s",
-             (long long)age, (long long)fresh, vn);
+    case PCACHE_REVALIDATE:
+        vlog(x, "cache: stale or must be revalidated (age %lld s, fresh for %lld s): asking "
+             "with %s", (long long)x->pl.age, (long long)x->pl.freshness,
+             x->pl.validator_name);
         x->revalidating = 1;
-    } else {
-        vlog(x, "cache: MISS (stored response is stale and has no validator)");
+        return 0;
+    case PCACHE_MISS:
+        if (x->pl.dropped)
+            vlog(x, "cache: dropped a bad entry (%s)", x->pl.why);
+        vlog(x, "cache: MISS (%s)", x->pl.why);
+        return 0;
     }
     return 0;
 }
@@ -1177,19 +1009,15 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
     x->use_cache = o->cache_dir != NULL && strcmp(x->method, "GET") == 0 && !o->resume &&
                    !x->send_body;
     if (x->use_cache && cache_first(x)) {
-        if (x->have_entry)
-            store_entry_dispose(&x->entry);
+        pcache_lookup_dispose(&x->pl);
         return x->exit_code;
     }
-    if (x->use_cache && !x->revalidating)
-        vlog(x, "cache: MISS");
     if (o->max_time > 0)
         loop_timer_set(x->loop, &x->deadline, (uint64_t)(o->max_time * 1000));
     xfer_request(x);
     if (!x->done)
         loop_run(x->loop);
-    if (x->have_entry)
-        store_entry_dispose(&x->entry);
+    pcache_lookup_dispose(&x->pl);
     return x->exit_code;
 }
 
