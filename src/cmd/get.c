@@ -64,7 +64,7 @@ struct get_opts {
     size_t noutputs;
     int head_only, include, verbose, follow, fail, silent, show_error;
     long max_redirs;
-    double max_time, connect_timeout;
+    double max_time, connect_timeout, header_timeout, read_timeout;
     const char *proxy;         /* NULL: from the environment */
     const char *noproxy;
     int resume;
@@ -156,7 +156,9 @@ static void get_usage(FILE *out)
             "  -s, --silent            no progress bar, no error messages (see -S)\n"
             "  -S, --show-error        error messages even with -s\n"
             "  -m, --max-time SECS     give up a transfer after SECS\n"
-            "      --connect-timeout SECS\n"
+            "      --connect-timeout SECS   name lookup and TCP connect (default %u)\n"
+            "      --header-timeout SECS    request sent -> response head (default %u)\n"
+            "      --read-timeout SECS      longest stall inside a body (default %u)\n"
             "  -x, --proxy URL         use this HTTP proxy (default: $http_proxy, $ALL_PROXY)\n"
             "      --noproxy LIST      hosts not to reach through the proxy ($no_proxy)\n"
             "  -C, --continue-at -     resume a download to -o/-O with Range\n"
@@ -166,7 +168,8 @@ static void get_usage(FILE *out)
             "Exit status as curl's: 3 bad URL, 6 resolve, 7 connect, 8 bad reply, 18 partial,\n"
             "22 HTTP error with -f, 23 write error, 28 timeout, 33 range, 47 redirects,\n"
             "56 connection failed before a response.\n",
-            GET_DEFAULT_REDIRS);
+            GET_DEFAULT_REDIRS, CLIENT_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
+            CLIENT_DEFAULT_HEADER_TIMEOUT_MS / 1000, CLIENT_DEFAULT_READ_TIMEOUT_MS / 1000);
 }
 
 static void gerr(const struct xfer *x, const char *fmt, ...)
@@ -1104,7 +1107,7 @@ static int parse_secs(const char *s, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e7)
+    if (errno || end == s || *end || v < 0 || v > 1e6)
         return -1;
     *out = v;
     return 0;
@@ -1155,6 +1158,7 @@ static int parse_header(struct get_opts *o, const char *arg)
 
 enum {
     OPT_DATA_BINARY = 256, OPT_MAX_REDIRS, OPT_CONNECT_TIMEOUT, OPT_NOPROXY, OPT_CACHE,
+    OPT_HEADER_TIMEOUT, OPT_READ_TIMEOUT,
 };
 
 static int parse_opts(int argc, char **argv, struct get_opts *o)
@@ -1177,6 +1181,8 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
         { "show-error", no_argument, NULL, 'S' },
         { "max-time", required_argument, NULL, 'm' },
         { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+        { "header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT },
+        { "read-timeout", required_argument, NULL, OPT_READ_TIMEOUT },
         { "proxy", required_argument, NULL, 'x' },
         { "noproxy", required_argument, NULL, OPT_NOPROXY },
         { "continue-at", required_argument, NULL, 'C' },
@@ -1227,11 +1233,17 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
             }
             break;
         case OPT_CONNECT_TIMEOUT:
-            if (parse_secs(optarg, &o->connect_timeout) != 0) {
-                cmd_error("get", "bad --connect-timeout '%s' (seconds)", optarg);
+        case OPT_HEADER_TIMEOUT:
+        case OPT_READ_TIMEOUT: {
+            double *d = c == OPT_CONNECT_TIMEOUT ? &o->connect_timeout
+                      : c == OPT_HEADER_TIMEOUT ? &o->header_timeout : &o->read_timeout;
+            if (parse_secs(optarg, d) != 0 || *d <= 0) {
+                cmd_error("get", "bad --%s '%s' (seconds)", c == OPT_CONNECT_TIMEOUT ? "connect-timeout"
+                          : c == OPT_HEADER_TIMEOUT ? "header-timeout" : "read-timeout", optarg);
                 return -1;
             }
             break;
+        }
         case 'x': o->proxy = optarg; break;
         case OPT_NOPROXY: o->noproxy = optarg; break;
         case 'C':
@@ -1298,6 +1310,10 @@ int cmd_get(int argc, char **argv)
     co.dns = &dns;
     if (o->connect_timeout > 0)
         co.connect_timeout_ms = (uint32_t)(o->connect_timeout * 1000);
+    if (o->header_timeout > 0)
+        co.header_timeout_ms = (uint32_t)(o->header_timeout * 1000);
+    if (o->read_timeout > 0)
+        co.read_timeout_ms = (uint32_t)(o->read_timeout * 1000);
     client_pool_t *pool = loop ? client_pool_new(loop, &co) : NULL;
     if (pool == NULL) {
         cmd_error("get", "out of memory");

@@ -26,7 +26,7 @@
 
 /* ------------------------------------------------------------ server */
 
-enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT };
+enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT, S_CLOSE_AFTER };
 
 struct server {
     int lfd;
@@ -137,6 +137,12 @@ static void *server_main(void *arg)
                 sleep(2);
                 break;
             }
+            if (s->script == S_CLOSE_AFTER) {
+                /* Keep-alive by default in 1.1, then closed anyway. */
+                send_all(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 40);
+                usleep(100 * 1000); /* closed while the client holds it idle */
+                break;
+            }
             if (s->script == S_ECHO_BODY) {
                 char head[128];
                 int n = snprintf(head, sizeof head,
@@ -195,6 +201,7 @@ struct ctx {
     char body[1 << 19];
     size_t body_len;
     int pause_every;          /* pause after every Nth on_data (0: never) */
+    uint64_t resume_ms;       /* how long a pause lasts (0: 1 ms) */
     int ndata, pauses;
     ptimer_t resume;
     /* streamed body */
@@ -237,7 +244,7 @@ static int on_data(client_req_t *r, slice_t d, void *arg)
     c->body_len += d.len;
     if (c->pause_every && ++c->ndata % c->pause_every == 0) {
         c->pauses++;
-        loop_timer_set(c->loop, &c->resume, 1);
+        loop_timer_set(c->loop, &c->resume, c->resume_ms ? c->resume_ms : 1);
         return CLIENT_PAUSE;
     }
     return 0;
@@ -413,6 +420,80 @@ static void test_pause_resume_and_reuse(void **state)
     server_stop(&s);
 }
 
+/* A pause is the caller's choice, not a stall: it may outlast the read
+ * timeout. */
+static void test_pause_longer_than_read_timeout(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_BIG_CHUNKED, 1);
+    client_opts_t co;
+    client_opts_default(&co);
+    co.read_timeout_ms = 100;
+    struct ctx *c = ctx_new(&co);
+    c->pause_every = 10;
+    c->resume_ms = 300;
+    client_req_opts_t o = opts_for(&s, "GET");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    if (c->failed)
+        fail_msg("failed: %s", c->msg);
+    assert_int_equal(c->ended, 1);
+    assert_true(c->pauses >= 1);
+    assert_int_equal(c->body_len, 64 * 4096);
+    ctx_free(c);
+    server_stop(&s);
+}
+
+static void wait_fire(ptimer_t *t, void *arg)
+{
+    (void)t;
+    loop_break(arg);
+}
+
+/* A pooled connection the server closes is dropped while idle: the next
+ * request opens a new one without a failed attempt or a retry. */
+static void test_idle_close_detected(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_CLOSE_AFTER, 2);
+    client_opts_t co;
+    client_opts_default(&co);
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->ended, 1);
+    client_stats_t st;
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.idle, 1);
+    /* Let the loop see the server's FIN on the idle connection. */
+    ptimer_t w;
+    timer_init(&w, wait_fire, c->loop);
+    for (int i = 0; i < 50; i++) {
+        loop_timer_set(c->loop, &w, 20);
+        loop_run(c->loop);
+        client_pool_stats(c->pool, &st);
+        if (st.idle_closed == 1)
+            break;
+    }
+    assert_int_equal(st.idle_closed, 1);
+    assert_int_equal(st.idle, 0);
+    c->ended = 0;
+    c->body_len = 0;
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->ended, 1);
+    assert_int_equal(c->body_len, 2);
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.connects, 2);
+    assert_int_equal(st.reuses, 0);
+    assert_int_equal(st.retries, 0);
+    ctx_free(c);
+    server_stop(&s);
+}
+
 static void test_cancel_in_head(void **state)
 {
     (void)state;
@@ -490,6 +571,8 @@ int main(void)
         cmocka_unit_test(test_stream_chunked),
         cmocka_unit_test(test_stream_length),
         cmocka_unit_test(test_pause_resume_and_reuse),
+        cmocka_unit_test(test_pause_longer_than_read_timeout),
+        cmocka_unit_test(test_idle_close_detected),
         cmocka_unit_test(test_cancel_in_head),
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_bad_input),
