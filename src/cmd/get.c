@@ -780,6 +780,11 @@ static void on_end(client_req_t *r, void *arg)
             return;
         }
         vlog(x, "following the redirect to %s", x->location);
+        if (x->revalidating) {
+            /* The validator belongs to the first URL's entry, not the new one. */
+            x->revalidating = 0;
+            pcache_lookup_dispose(&x->pl);
+        }
         if (x->status == 303 || ((x->status == 301 || x->status == 302) &&
                                  strcmp(x->method, "POST") == 0)) {
             if (strcmp(x->method, "HEAD") != 0)
@@ -986,7 +991,8 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
                 s = slash + 1;
             }
             static char name[256];
-            if (n == 0 || n >= sizeof name) {
+            if (n == 0 || n >= sizeof name || (n == 1 && s[0] == '.') ||
+                (n == 2 && s[0] == '.' && s[1] == '.')) {
                 gerr(x, "%s: the URL has no file name for -O", x->url);
                 return EX_WRITE;
             }
@@ -1010,7 +1016,7 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
     x->progress = !o->silent && !o->verbose && isatty(STDERR_FILENO) &&
                   (x->out_name != NULL || !isatty(STDOUT_FILENO));
     x->use_cache = o->cache_dir != NULL && strcmp(x->method, "GET") == 0 && !o->resume &&
-                   !x->send_body;
+                   !x->send_body && !user_has(o, "range");
     if (x->use_cache && cache_first(x)) {
         pcache_lookup_dispose(&x->pl);
         return x->exit_code;

@@ -653,3 +653,25 @@ def test_progress_bar_on_tty(site):
             os.close(slave)
     assert b"100%" in seen and b"/s" in seen and b"ETA" in seen
     assert (work / "p.bin").read_bytes() == (root / "big.bin").read_bytes()
+
+
+def test_cache_revalidation_redirected(origin_factory, tmp_path):
+    """A revalidation answered with a redirect: the validator of the first
+    URL's entry is not sent to the new URL, and the new body is served."""
+    def moved(origin, c, head):
+        if "if-none-match" in head["fields"]:
+            c.sendall(b"HTTP/1.1 301 Moved\r\nLocation: /landing\r\nContent-Length: 0\r\n\r\n")
+        else:
+            c.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=0\r\nETag: \"r1\"\r\n"
+                      b"Content-Length: 3\r\n\r\nold")
+        return True
+    o = origin_factory({"/rd": moved, "/landing": answer(200, b"landed")})
+    cache = str(tmp_path / "cache")
+    rc, out, err = get(["-L", "--cache", cache, o.url("/rd")], tmp_path)
+    assert rc == 0 and out == b"old"
+    rc, out, err = get(["-L", "-v", "--cache", cache, o.url("/rd")], tmp_path)
+    assert rc == 0, err
+    assert out == b"landed"
+    assert [r["target"] for r in o.requests] == ["/rd", "/rd", "/landing"]
+    assert o.requests[1]["fields"]["if-none-match"] == '"r1"'
+    assert "if-none-match" not in o.requests[2]["fields"]
