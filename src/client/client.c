@@ -951,7 +951,8 @@ static int conn_process(struct conn *c)
             }
             if (res.status < 200) {
                 if (res.status == 101) {
-                    req_fail(r, CLIENT_E_PROTOCOL, "bad response: 101 Switching Protocols was not asked for");
+                    req_fail(r, CLIENT_E_PROTOCOL,
+                             "bad response: 101 Switching Protocols was not asked for");
                     return 1;
                 }
                 if (++r->ninfo > c->pool->o.max_info) {

@@ -152,6 +152,14 @@ int pcache_store_begin(store_writer_t *w, const char *dir, slice_t key, const ht
             store_remove(dir, key);
         return 0;
     }
+    const char *vn;
+    slice_t vv;
+    int64_t fresh = http_cache_freshness(res->status, res->fields, res->nfields, 0,
+                                         response_time, NULL);
+    if (fresh == 0 && !http_cache_validator(res->fields, res->nfields, &vn, &vv)) {
+        *why = "never fresh and no validator to revalidate with";
+        return 0;
+    }
     buf_t vary, head;
     buf_init(&vary, PCACHE_VARY_MAX);
     buf_init(&head, STORE_META_MAX);

@@ -1154,7 +1154,8 @@ static int parse_header(struct get_opts *o, const char *arg)
         cmd_error("get", "bad header '%s' (empty name)", arg);
         return -1;
     }
-    if (f->value.p && (memchr(f->value.p, '\r', f->value.len) || memchr(f->value.p, '\n', f->value.len))) {
+    if (f->value.p != NULL &&
+        (memchr(f->value.p, '\r', f->value.len) || memchr(f->value.p, '\n', f->value.len))) {
         cmd_error("get", "bad header '%s' (CR or LF in the value)", arg);
         return -1;
     }
@@ -1244,7 +1245,8 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
             double *d = c == OPT_CONNECT_TIMEOUT ? &o->connect_timeout
                       : c == OPT_HEADER_TIMEOUT ? &o->header_timeout : &o->read_timeout;
             if (parse_secs(optarg, d) != 0 || *d <= 0) {
-                cmd_error("get", "bad --%s '%s' (seconds)", c == OPT_CONNECT_TIMEOUT ? "connect-timeout"
+                cmd_error("get", "bad --%s '%s' (seconds)",
+                          c == OPT_CONNECT_TIMEOUT ? "connect-timeout"
                           : c == OPT_HEADER_TIMEOUT ? "header-timeout" : "read-timeout", optarg);
                 return -1;
             }
