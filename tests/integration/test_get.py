@@ -49,11 +49,13 @@ class Origin:
     path to a function(origin, conn, head) that writes the answer and returns
     True to keep the connection open for another request."""
 
-    def __init__(self, routes):
+    def __init__(self, routes, host=HOST):
         self.routes = routes
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.host = host
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((HOST, 0))
+        self.sock.bind((host, 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.connections = 0
@@ -67,7 +69,8 @@ class Origin:
         self.threads.append(t)
 
     def url(self, path):
-        return f"http://{HOST}:{self.port}{path}"
+        h = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{h}:{self.port}{path}"
 
     def _accept(self):
         self.sock.settimeout(0.2)
@@ -163,8 +166,8 @@ def answer(status, body=b"", fields=(), reason="OK"):
 def origin_factory():
     made = []
 
-    def make(routes):
-        o = Origin(routes)
+    def make(routes, host=HOST):
+        o = Origin(routes, host)
         made.append(o)
         return o
     yield make
@@ -432,6 +435,26 @@ def test_never_answers(origin_factory, tmp_path):
     rc, out, err = get(["--header-timeout", "0.5", o.url("/n")], tmp_path)
     assert rc == 28
     assert "no response head within 500 ms" in err
+
+
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_ipv6_literal(origin_factory, tmp_path):
+    o = origin_factory({"/six": answer(200, b"over ipv6")}, host="::1")
+    rc, out, err = get(["-v", o.url("/six"), o.url("/six")], tmp_path)
+    assert rc == 0, err
+    assert out == b"over ipv6over ipv6"
+    assert f"> Host: [::1]:{o.port}" in err
+    assert o.requests[0]["fields"]["host"] == f"[::1]:{o.port}"
+    assert o.connections == 1
 
 
 def test_connect_refused(tmp_path):
