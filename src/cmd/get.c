@@ -1030,6 +1030,29 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
     return x->exit_code;
 }
 
+/* SIGINT, SIGTERM, SIGHUP: the transfer in progress stops (its temporary
+ * file removed), no later URL starts, and the exit status is 128 + signo,
+ * as a shell reports a process killed by it. */
+struct run {
+    struct xfer *x;
+    int signo;
+};
+
+static void on_signal(loop_t *l, int signo, void *arg)
+{
+    (void)l;
+    struct run *run = arg;
+    struct xfer *x = run->x;
+    run->signo = signo;
+    if (x->done)
+        return;
+    if (x->req != NULL)
+        client_req_cancel(x->req);
+    x->req = NULL;
+    gerr(x, "%s: interrupted", x->url);
+    xfer_finish(x, 128 + signo);
+}
+
 /* ------------------------------------------------------------ options */
 
 static int read_file(const char *path, char **out, size_t *len)
@@ -1329,6 +1352,17 @@ int cmd_get(int argc, char **argv)
     }
 
     struct xfer *x = calloc(1, sizeof *x);
+    struct run run = { x, 0 };
+    if (x == NULL || loop_signals(loop, on_signal, &run) != 0) {
+        cmd_error("get", "cannot set up the loop");
+        free(x);
+        client_pool_free(pool);
+        loop_free(loop);
+        dns_conf_dispose(&dns);
+        free(o->data);
+        free(o);
+        return EX_FAIL;
+    }
     void *map = NULL;
     size_t map_len = 0;
     int code = EX_OK;
@@ -1356,7 +1390,7 @@ int cmd_get(int argc, char **argv)
         }
         close(fd);
     }
-    for (size_t i = 0; i < o->nurls; i++) {
+    for (size_t i = 0; i < o->nurls && run.signo == 0; i++) {
         memset(x, 0, sizeof *x);
         x->o = o;
         x->loop = loop;
@@ -1383,11 +1417,11 @@ int cmd_get(int argc, char **argv)
         }
         int rc2 = xfer_run(x, u, i < o->noutputs ? o->outputs[i] : NULL);
         fflush(stdout);
-        if (rc2 != 0 && code == 0)
-            code = rc2;
         if (rc2 != 0)
-            code = rc2;
+            code = rc2; /* the last failure decides, as with curl */
     }
+    if (run.signo != 0)
+        code = 128 + run.signo;
 out:
     if (map)
         munmap(map, map_len);

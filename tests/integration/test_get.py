@@ -698,3 +698,29 @@ def test_cache_revalidation_redirected(origin_factory, tmp_path):
     assert [r["target"] for r in o.requests] == ["/rd", "/rd", "/landing"]
     assert o.requests[1]["fields"]["if-none-match"] == '"r1"'
     assert "if-none-match" not in o.requests[2]["fields"]
+
+
+def test_interrupt_removes_partial_download(origin_factory, tmp_path):
+    def slow(origin, c, head):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 1000)
+        time.sleep(4)
+        return False
+    o = origin_factory({"/slow": slow, "/next": answer(200, b"never asked")})
+    p = subprocess.Popen([PORTICO, "get", "-o", "s.bin", o.url("/slow"), o.url("/next")],
+                         cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not leftovers(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert leftovers(tmp_path), "the download never started"
+        p.send_signal(2)
+        out, err = p.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert b"interrupted" in err
+    assert not (tmp_path / "s.bin").exists() and leftovers(tmp_path) == []
+    assert [r["target"] for r in o.requests] == ["/slow"]
