@@ -116,6 +116,24 @@ class Origin:
                             return
                         buf += d
                     body, buf = buf[:need], buf[need:]
+                elif fields.get("transfer-encoding", "").lower() == "chunked":
+                    while True:
+                        while b"\r\n" not in buf:
+                            d = c.recv(65536)
+                            if not d:
+                                return
+                            buf += d
+                        line, rest = buf.split(b"\r\n", 1)
+                        size = int(line.split(b";")[0], 16)
+                        while len(rest) < size + 2:
+                            d = c.recv(65536)
+                            if not d:
+                                return
+                            rest += d
+                        body += rest[:size]
+                        buf = rest[size + 2:]
+                        if size == 0:
+                            break
                 head = {"method": method, "target": target, "fields": fields, "body": body,
                         "conn": n, "nth": served}
                 with self.lock:
@@ -277,7 +295,7 @@ def test_upload_serve(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "up.txt").write_bytes(b"uploaded bytes\n" * 1000)
-    srv = start_serve(root, tmp_path, "--writable")
+    srv = start_serve(root, tmp_path, "--writable", "--max-body", "16m")
     try:
         rc, out, err = get(["-s", "-T", "up.txt", srv.url("/")], work)
         assert rc == 0, err
@@ -285,6 +303,13 @@ def test_upload_serve(tmp_path):
         rc, out, err = get(["-s", "-X", "DELETE", "-f", srv.url("/up.txt")], work)
         assert rc == 0, err
         assert not (root / "up.txt").exists()
+        # -T -: stdin streamed with chunked framing, larger than the engine's queue.
+        data = bytes((i * 13 + 5) % 256 for i in range(3 * 1024 * 1024 + 17))
+        (work / "stdin.bin").write_bytes(data)
+        with open(work / "stdin.bin", "rb") as f:
+            rc, out, err = get(["-s", "-f", "-T", "-", srv.url("/piped.bin")], work, stdin=f)
+        assert rc == 0, err
+        assert (root / "piped.bin").read_bytes() == data
     finally:
         srv.stop()
     assert srv.sanitizer_report() == ""
@@ -518,6 +543,10 @@ def test_post_data_and_headers(origin_factory, tmp_path):
     rc, out, err = get(["--data-binary", "@d.txt", "-X", "PUT", o.url("/p")], tmp_path)
     assert rc == 0
     assert o.requests[-1]["method"] == "PUT" and o.requests[-1]["body"] == b"line1\r\nline2\n"
+    rc, out, err = get(["-T", "-", o.url("/p")], tmp_path, stdin=subprocess.DEVNULL)
+    assert rc == 0
+    assert o.requests[-1]["method"] == "PUT" and o.requests[-1]["body"] == b""
+    assert o.requests[-1]["fields"]["transfer-encoding"] == "chunked"
     rc, out, err = get(["http://us%65r:pw@" + o.url("/p")[7:]], tmp_path)
     assert rc == 0
     assert o.requests[-1]["fields"]["authorization"] == "Basic dXNlcjpwdw=="
