@@ -91,16 +91,27 @@ class Origin:
 
     def _serve(self, c, n):
         c.settimeout(10)
-        buf = b""
+        st = {"buf": b""}
         served = 0
+
+        def until(ok):
+            """Reads until ok(buffer) holds; False when the client closed."""
+            while not ok(st["buf"]):
+                d = c.recv(65536)
+                if not d:
+                    return False
+                st["buf"] += d
+            return True
+
+        def take(k):
+            out, st["buf"] = st["buf"][:k], st["buf"][k:]
+            return out
         try:
             while not self.stop_ev.is_set():
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                raw, buf = buf.split(b"\r\n\r\n", 1)
+                if not until(lambda b: b"\r\n\r\n" in b):
+                    return
+                raw = take(st["buf"].index(b"\r\n\r\n"))
+                take(4)
                 lines = raw.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 fields = {}
@@ -110,28 +121,19 @@ class Origin:
                 body = b""
                 if "content-length" in fields:
                     need = int(fields["content-length"])
-                    while len(buf) < need:
-                        d = c.recv(65536)
-                        if not d:
-                            return
-                        buf += d
-                    body, buf = buf[:need], buf[need:]
+                    if not until(lambda b: len(b) >= need):
+                        return
+                    body = take(need)
                 elif fields.get("transfer-encoding", "").lower() == "chunked":
                     while True:
-                        while b"\r\n" not in buf:
-                            d = c.recv(65536)
-                            if not d:
-                                return
-                            buf += d
-                        line, rest = buf.split(b"\r\n", 1)
+                        if not until(lambda b: b"\r\n" in b):
+                            return
+                        line = take(st["buf"].index(b"\r\n") + 2)
                         size = int(line.split(b";")[0], 16)
-                        while len(rest) < size + 2:
-                            d = c.recv(65536)
-                            if not d:
-                                return
-                            rest += d
-                        body += rest[:size]
-                        buf = rest[size + 2:]
+                        if not until(lambda b: len(b) >= size + 2):
+                            return
+                        body += take(size)
+                        take(2)
                         if size == 0:
                             break
                 head = {"method": method, "target": target, "fields": fields, "body": body,
