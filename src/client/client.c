@@ -50,6 +50,7 @@ struct conn {
     dns_resolve_t *dns;
     uint16_t qtype;
     int addr_idx;
+    int last_err;                /* errno of the last failed connect */
     addr_t peer;
     buf_t in;
     uint64_t id;
@@ -301,12 +302,14 @@ static void conn_io(io_t *io, uint32_t ev);
 static void conn_try_connect(struct conn *c)
 {
     struct origin *o = c->o;
-    char err[CLIENT_HOST_MAX + 64];
+    char err[CLIENT_HOST_MAX + 160];
     while (c->addr_idx < o->naddrs) {
         const addr_t *a = &o->addrs[c->addr_idx++];
         int fd = sock_connect(a, SOCK_STREAM);
-        if (fd < 0)
+        if (fd < 0) {
+            c->last_err = -fd;
             continue;
+        }
         c->peer = *a;
         c->state = C_CONNECTING;
         if (loop_io_add(c->pool->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -318,7 +321,8 @@ static void conn_try_connect(struct conn *c)
         c->pool->st.connects++;
         return;
     }
-    snprintf(err, sizeof err, "cannot connect to %s port %u", o->host, (unsigned)o->port);
+    snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
+             c->last_err ? strerror(c->last_err) : "no address");
     client_req_t *r = c->req;
     conn_close(c);
     if (r != NULL)
@@ -333,6 +337,7 @@ static void conn_connect_result(struct conn *c)
         return;
     }
     /* This address refused: the next one on a new socket. */
+    c->last_err = -rc;
     loop_io_close(&c->io);
     c->registered = 0;
     conn_try_connect(c);

@@ -491,7 +491,7 @@ def test_connect_refused(tmp_path):
     s.close()
     rc, out, err = get([f"http://{HOST}:{port}/"], tmp_path)
     assert rc == 7
-    assert f"cannot connect to {HOST} port {port}" in err
+    assert f"cannot connect to {HOST} port {port}: Connection refused" in err
 
 
 def test_bad_urls(tmp_path):
