@@ -403,12 +403,13 @@ static int pct_val(char c)
     return -1;
 }
 
-static void basic_auth(struct xfer *x)
+/* Adds `field`: Basic credentials from a URL's userinfo (percent-decoded,
+ * "user" alone meaning an empty password). */
+static void basic_auth(struct xfer *x, slice_t ui, const char *field)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char plain[512], enc[720] = "Basic ";
     size_t n = 0;
-    slice_t ui = x->u.userinfo;
     for (size_t i = 0; i < ui.len && n < sizeof plain; i++) {
         if (ui.p[i] == '%' && i + 2 < ui.len) {
             plain[n++] = (char)(pct_val(ui.p[i + 1]) * 16 + pct_val(ui.p[i + 2]));
@@ -429,7 +430,7 @@ static void basic_auth(struct xfer *x)
         enc[k++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
         enc[k++] = i + 2 < n ? b64[v & 63] : '=';
     }
-    add_field(x, "Authorization", fstore(x, enc, k));
+    add_field(x, field, fstore(x, enc, k));
 }
 
 /* Builds the request's fields: Host, defaults, the user's -H fields, and
@@ -449,7 +450,7 @@ static void build_fields(struct xfer *x, int same_origin)
     if (!user_has(o, "accept"))
         add_field(x, "Accept", SLICE_LIT("*/*"));
     if (x->u.has_userinfo && !user_has(o, "authorization"))
-        basic_auth(x);
+        basic_auth(x, x->u.userinfo, "Authorization");
     for (size_t i = 0; i < o->nheaders; i++) {
         const http_field_t *f = &o->headers[i];
         if (f->value.len == 0 && f->value.p == NULL)
@@ -948,6 +949,8 @@ static void xfer_request(struct xfer *x)
         }
         if (!pu.has_port)
             pu.port = GET_PROXY_PORT;
+        if (pu.has_userinfo && !user_has(o, "proxy-authorization"))
+            basic_auth(x, pu.userinfo, "Proxy-Authorization");
         char auth[CLIENT_HOST_MAX + 16];
         http_url_authority(&x->u, auth, sizeof auth);
         snprintf(target, sizeof target, "http://%s%.*s", auth,

@@ -575,6 +575,11 @@ def test_proxy_environment(origin_factory, tmp_path):
     rc, out, err = get(["--proxy", f"http://{HOST}:{proxy.port}", url], tmp_path)
     assert out == b"via proxy"
     assert len(proxy.requests) == 2
+    assert "proxy-authorization" not in proxy.requests[-1]["fields"]
+    rc, out, err = get(["-x", f"http://al%69ce:s3cret@{HOST}:{proxy.port}", url], tmp_path)
+    assert out == b"via proxy"
+    assert proxy.requests[-1]["fields"]["proxy-authorization"] == "Basic YWxpY2U6czNjcmV0"
+    assert "authorization" not in proxy.requests[-1]["fields"]
 
 
 # ------------------------------------------------------------- cache
