@@ -14,7 +14,8 @@
 # output to build/fuzz/<name>.log. Exits non-zero if any target failed.
 
 FUZZ_SECONDS  ?= 60
-FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch rudp upload dnsserver
+FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch rudp upload dnsserver \
+                 response url
 FUZZ_CC       ?= clang-14
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_TIMEOUT  ?= 10
