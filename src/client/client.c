@@ -12,9 +12,7 @@
  * the loop runs deferred work in no particular order. */
 #include "client/client.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +22,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
-#include "dns/resolve.h"
+#include "dns/hostaddr.h"
 #include "http/chunked.h"
 
 struct origin {
@@ -47,8 +45,7 @@ struct conn {
     io_t io;
     int registered;
     ptimer_t timer;
-    dns_resolve_t *dns;
-    uint16_t qtype;
+    dns_hostaddr_t *dns;         /* the name's lookup in flight */
     int addr_idx;
     int last_err;                /* errno of the last failed connect */
     addr_t peer;
@@ -229,7 +226,7 @@ static void conn_close(struct conn *c)
         idle_remove(c);
     c->state = C_DEAD;
     if (c->dns != NULL) {
-        dns_resolve_cancel(c->dns);
+        dns_hostaddr_cancel(c->dns);
         c->dns = NULL;
     }
     loop_timer_cancel(c->pool->loop, &c->timer);
@@ -343,77 +340,25 @@ static void conn_connect_result(struct conn *c)
     conn_try_connect(c);
 }
 
-static void on_dns(dns_resolve_t *h, const dns_stub_result_t *res, void *arg)
+/* The name's addresses (dns/hostaddr.h: /etc/hosts, else AAAA and A asked
+ * together, IPv6 first, unroutable ones last), kept for the origin. */
+static void on_addrs(void *arg, const addr_t *addrs, int n, const char *err)
 {
-    (void)h;
     struct conn *c = arg;
     struct origin *o = c->o;
     c->dns = NULL;
-    if (res->status == DNS_STUB_OK) {
-        o->naddrs = 0;
-        for (size_t i = 0; i < res->nrr && o->naddrs < CLIENT_MAX_ADDRS; i++) {
-            const dns_rr_t *rr = &res->rr[i];
-            addr_t *a = &o->addrs[o->naddrs];
-            memset(a, 0, sizeof *a);
-            if (rr->type == DNS_T_A) {
-                struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-                sin->sin_family = AF_INET;
-                sin->sin_port = htons(o->port);
-                memcpy(&sin->sin_addr, rr->a, 4);
-                a->len = sizeof *sin;
-            } else if (rr->type == DNS_T_AAAA) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
-                s6->sin6_family = AF_INET6;
-                s6->sin6_port = htons(o->port);
-                memcpy(&s6->sin6_addr, rr->aaaa, 16);
-                a->len = sizeof *s6;
-            } else {
-                continue;
-            }
-            o->naddrs++;
-        }
-        if (o->naddrs > 0) {
-            o->addrs_until = loop_now(c->pool->loop) + CLIENT_DNS_KEEP_MS;
-            c->addr_idx = 0;
-            conn_try_connect(c);
-            return;
-        }
+    if (n > 0) {
+        o->naddrs = n < CLIENT_MAX_ADDRS ? n : CLIENT_MAX_ADDRS;
+        memcpy(o->addrs, addrs, (size_t)o->naddrs * sizeof *addrs);
+        o->addrs_until = loop_now(c->pool->loop) + CLIENT_DNS_KEEP_MS;
+        c->addr_idx = 0;
+        conn_try_connect(c);
+        return;
     }
-    if (c->qtype == DNS_T_A &&
-        (res->status == DNS_STUB_NODATA || res->status == DNS_STUB_OK)) {
-        c->qtype = DNS_T_AAAA;
-        if (dns_resolve_start(c->pool->loop, c->pool->o.dns, slice_cstr(o->host), DNS_T_AAAA,
-                              on_dns, c, &c->dns) == 0)
-            return;
-    }
-    char err[CLIENT_HOST_MAX + 64];
-    snprintf(err, sizeof err, "cannot resolve %s: %s", o->host,
-             dns_stub_status_name(res->status));
     client_req_t *r = c->req;
     conn_close(c);
     if (r != NULL)
         req_fail(r, CLIENT_E_RESOLVE, err);
-}
-
-/* An IP literal (no brackets) into addr; 1 when it was one. */
-static int literal_addr(const char *host, uint16_t port, addr_t *a)
-{
-    memset(a, 0, sizeof *a);
-    struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
-    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons(port);
-        a->len = sizeof *sin;
-        return 1;
-    }
-    if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons(port);
-        a->len = sizeof *s6;
-        return 1;
-    }
-    return 0;
 }
 
 static void conn_timeout(ptimer_t *t, void *arg)
@@ -484,8 +429,10 @@ static void conn_open(client_req_t *r, struct origin *o)
     r->c = c;
     c->state = C_RESOLVING;
     timer_arm(c, p->o.connect_timeout_ms);
+    char err[CLIENT_HOST_MAX + 96];
     addr_t a;
-    if (literal_addr(o->host, o->port, &a)) {
+    int lit = addr_literal(o->host, o->port, AF_UNSPEC, 0, &a, err, sizeof err);
+    if (lit > 0) {
         o->addrs[0] = a;
         o->naddrs = 1;
         o->addrs_until = UINT64_MAX;
@@ -494,20 +441,18 @@ static void conn_open(client_req_t *r, struct origin *o)
         conn_try_connect(c);
         return;
     }
-    if (p->o.dns == NULL) {
-        char err[CLIENT_HOST_MAX + 64];
+    int rc = lit < 0 ? -EINVAL : 0;
+    if (lit == 0 && p->o.dns == NULL) {
         snprintf(err, sizeof err, "cannot resolve %s: no resolver configured", o->host);
-        conn_close(c);
-        req_fail(r, CLIENT_E_RESOLVE, err);
-        return;
+        rc = -EINVAL;
+    } else if (lit == 0) {
+        rc = dns_hostaddr_start(p->loop, p->o.dns, o->host, o->port, AF_UNSPEC, on_addrs, c,
+                                &c->dns);
+        if (rc != 0)
+            snprintf(err, sizeof err, "cannot resolve %s: %s", o->host,
+                     rc == -EINVAL ? "not a host name" : strerror(-rc));
     }
-    c->qtype = DNS_T_A;
-    int rc = dns_resolve_start(p->loop, p->o.dns, slice_cstr(o->host), DNS_T_A, on_dns, c,
-                               &c->dns);
     if (rc != 0) {
-        char err[CLIENT_HOST_MAX + 64];
-        snprintf(err, sizeof err, "cannot resolve %s: %s", o->host,
-                 rc == -EINVAL ? "not a host name" : strerror(-rc));
         conn_close(c);
         req_fail(r, CLIENT_E_RESOLVE, err);
     }

@@ -24,11 +24,13 @@
  * opened (no limit on connections per origin; callers that want one
  * connection send one request at a time).
  *
- * Names: an IP literal is used as is; other names go through src/dns (the
- * stub resolver on the loop: /etc/hosts, then resolv.conf's servers; A
- * first, AAAA when there is no A), never a blocking call. Resolved
- * addresses are kept CLIENT_DNS_KEEP_MS per origin; connects go to each
- * address in turn until one answers.
+ * Names: an IP literal is used as is; other names go through
+ * dns/hostaddr.h on the loop (/etc/hosts alone when it has the name, else
+ * resolv.conf's servers asked for AAAA and A together; IPv6 first,
+ * addresses with no route last), never a blocking call. Resolved
+ * addresses are kept CLIENT_DNS_KEEP_MS per origin, whatever the records'
+ * TTLs (hostaddr does not report them); connects go to each address in
+ * turn until one answers.
  *
  * Retry: a request that fails on a reused connection before any byte of
  * its response arrived (the server had closed it: reset, EOF, EPIPE) is

@@ -20,7 +20,8 @@
 #define CLIENT_SEND_BUF_CAP               (256u * 1024u)
 /* client_req_write() asks for more (on_drain) below this much queued. */
 #define CLIENT_SEND_LOW_WATER             (64u * 1024u)
-/* Addresses tried per origin, and how long a resolved name is kept (ms). */
+/* Addresses tried per origin, and how long a resolved name is kept (ms):
+ * a fixed 60 s, as the answers' TTLs are not reported by dns/hostaddr.h. */
 #define CLIENT_MAX_ADDRS                  8
 #define CLIENT_DNS_KEEP_MS                60000u
 /* Longest host name (bytes). */

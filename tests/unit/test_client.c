@@ -168,19 +168,35 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static void server_start(struct server *s, enum script sc, int max_conns)
+/* The scripted server on the loopback address of `family`. */
+static void server_start_on(struct server *s, enum script sc, int max_conns, int family)
 {
     memset(s, 0, sizeof *s);
     s->script = sc;
     s->max_conns = max_conns;
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    socklen_t al = sizeof a;
-    getsockname(s->lfd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
+    s->lfd = socket(family, SOCK_STREAM, 0);
+    struct sockaddr_storage ss = { 0 };
+    socklen_t al = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_loopback;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    assert_int_equal(bind(s->lfd, (struct sockaddr *)&ss, al), 0);
+    getsockname(s->lfd, (struct sockaddr *)&ss, &al);
+    s->port = family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                 : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     assert_int_equal(listen(s->lfd, 8), 0);
     pthread_create(&s->th, NULL, server_main, s);
+}
+
+static void server_start(struct server *s, enum script sc, int max_conns)
+{
+    server_start_on(s, sc, max_conns, AF_INET);
 }
 
 static void server_stop(struct server *s)
@@ -565,6 +581,47 @@ static void test_bad_input(void **state)
     ctx_free(c);
 }
 
+/* Names resolve through dns/hostaddr.h: a name with both an IPv4 and an
+ * IPv6 address gets both (the IPv6 one first), so a server listening on
+ * ::1 alone is reached; an IPv6 literal with a bad zone is refused with
+ * hostaddr's reason, not looked up as a name. */
+static void test_name_both_families(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start_on(&s, S_CLOSE_AFTER, 1, AF_INET6);
+    dns_conf_t conf;
+    dns_conf_init(&conf);
+    assert_int_equal(dns_hosts_parse(&conf.hosts,
+                                     slice_cstr("127.0.0.1 both.test\n::1 both.test\n")), 2);
+    dns_conf_finish(&conf);
+    client_opts_t co;
+    client_opts_default(&co);
+    co.dns = &conf;
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    o.host = SLICE_LIT("both.test");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->failed, 0);
+    assert_int_equal(c->ended, 1);
+    assert_int_equal(c->body_len, 2);
+    client_stats_t st;
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.connects, 1);   /* ::1 first: no refused IPv4 try */
+    c->ended = 0;
+    o.host = SLICE_LIT("fe80::1%no-such-if0");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->failed, 1);
+    assert_int_equal(c->err, CLIENT_E_RESOLVE);
+    assert_string_equal(c->msg, "cannot use 'fe80::1%no-such-if0': no network interface "
+                                "'no-such-if0'");
+    ctx_free(c);
+    dns_conf_dispose(&conf);
+    server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_cancel_in_head),
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_name_both_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
