@@ -87,6 +87,7 @@ struct xfer {
     char url[HTTP_URL_MAX + 1];
     http_url_t u;
     char first_host[CLIENT_HOST_MAX + 1];   /* credentials go only there */
+    uint16_t first_port;                      /* (host and port, as curl) */
     long redirects;
     const char *method;        /* current method (a 303 makes it GET) */
     int send_body;
@@ -926,7 +927,8 @@ static void xfer_request(struct xfer *x)
         return;
     }
     int same_origin = strlen(x->first_host) == x->u.host.len &&
-                      strncasecmp(x->first_host, x->u.host.p, x->u.host.len) == 0;
+                      strncasecmp(x->first_host, x->u.host.p, x->u.host.len) == 0 &&
+                      x->first_port == x->u.port;
     build_fields(x, same_origin);
 
     client_req_opts_t ro = { 0 };
@@ -1040,6 +1042,7 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
         return EX_URL;
     }
     snprintf(x->first_host, sizeof x->first_host, "%.*s", (int)x->u.host.len, x->u.host.p);
+    x->first_port = x->u.port;
     x->out_name = NULL;
     if (out_name != NULL && strcmp(out_name, "-") != 0) {
         if (out_name[0] == '\0') {

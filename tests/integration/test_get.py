@@ -531,6 +531,37 @@ def test_redirects_follow_and_limit(origin_factory, tmp_path):
     assert o.requests[0]["body"] == b"a=1"
 
 
+def test_redirect_to_another_port_drops_credentials(origin_factory, tmp_path):
+    """curl sends Authorization and Cookie only to the host AND port they
+    were given for: a redirect to the same host on another port is another
+    origin (CVE-2022-27776), and so is another host."""
+    other = origin_factory({"/land": answer(200, b"landed")})
+    first = origin_factory({
+        "/away": answer(302, b"", [("Location", other.url("/land"))], "Found"),
+        "/home": answer(302, b"", [("Location", "/land2")], "Found"),
+        "/land2": answer(200, b"home"),
+    })
+    args = ["-L", "-H", "Authorization: Bearer s3cret", "-H", "Cookie: sid=1"]
+    rc, out, err = get(args + [first.url("/away")], tmp_path)
+    assert rc == 0, err
+    assert out == b"landed"
+    assert first.requests[0]["fields"]["authorization"] == "Bearer s3cret"
+    assert "authorization" not in other.requests[0]["fields"]
+    assert "cookie" not in other.requests[0]["fields"]
+    url = first.url("/away").replace("http://", "http://u:pw@")
+    rc, out, err = get(["-L", url], tmp_path)
+    assert rc == 0, err
+    assert "authorization" in first.requests[-1]["fields"]
+    assert "authorization" not in other.requests[-1]["fields"]
+    # The same origin keeps them.
+    rc, out, err = get(args + [first.url("/home")], tmp_path)
+    assert rc == 0, err
+    assert out == b"home"
+    assert first.requests[-1]["target"] == "/land2"
+    assert first.requests[-1]["fields"]["authorization"] == "Bearer s3cret"
+    assert first.requests[-1]["fields"]["cookie"] == "sid=1"
+
+
 def test_post_data_and_headers(origin_factory, tmp_path):
     o = origin_factory({"/p": answer(200, b"ok")})
     (tmp_path / "d.txt").write_bytes(b"line1\r\nline2\n")
