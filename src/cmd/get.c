@@ -234,6 +234,16 @@ static int out_open(struct xfer *x)
         x->out_fd = fd;
         return 0;
     }
+    /* The mode curl's open(O_CREAT|O_TRUNC, 0666) gives: the replaced
+     * file's, or 0666 less the umask (mkostemp's 0600 is neither). */
+    mode_t mode;
+    if (stat(x->out_final, &st) == 0) {
+        mode = st.st_mode & 07777;
+    } else {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0666 & ~mask;
+    }
     const char *slash = strrchr(x->out_final, '/');
     int dirlen = slash ? (int)(slash - x->out_final + 1) : 0;
     if (snprintf(x->out_tmp, sizeof x->out_tmp, "%.*s.%s.portico-XXXXXX", dirlen,
@@ -248,7 +258,7 @@ static int out_open(struct xfer *x)
     }
     x->out_fd = fd;
     x->out_is_tmp = 1;
-    fchmod(fd, 0644 & ~0);
+    fchmod(fd, mode);
     if (x->resume_from > 0) {
         int in = open(x->out_final, O_RDONLY | O_CLOEXEC);
         if (in == -1) {

@@ -235,6 +235,34 @@ def test_download_to_file_serve(site):
     assert (work / "f3.txt").read_bytes() == b"file number 3\n"
 
 
+def test_output_file_mode_as_curl(origin_factory, tmp_path):
+    """-o makes the file as curl does: mode 0666 less the umask for a new
+    file, the existing file's mode when it replaces one (the temporary
+    file's 0600 or a fixed 0644 would expose or hide a download)."""
+    o = origin_factory({"/x": answer(200, b"body")})
+    old = os.umask(0o077)
+    try:
+        rc, out, err = get(["-s", "-o", "private.txt", o.url("/x")], tmp_path)
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    assert (tmp_path / "private.txt").stat().st_mode & 0o7777 == 0o600
+    old = os.umask(0o002)
+    try:
+        rc, out, err = get(["-s", "-o", "shared.txt", o.url("/x")], tmp_path)
+        assert rc == 0, err
+        assert (tmp_path / "shared.txt").stat().st_mode & 0o7777 == 0o664
+        (tmp_path / "kept.txt").write_bytes(b"old")
+        os.chmod(tmp_path / "kept.txt", 0o640)
+        rc, out, err = get(["-s", "-o", "kept.txt", o.url("/x")], tmp_path)
+    finally:
+        os.umask(old)
+    assert rc == 0, err
+    assert (tmp_path / "kept.txt").read_bytes() == b"body"
+    assert (tmp_path / "kept.txt").stat().st_mode & 0o7777 == 0o640
+    assert leftovers(tmp_path) == []
+
+
 def test_resume_serve(site):
     srv, root, work = site
     data = (root / "big.bin").read_bytes()
@@ -252,7 +280,7 @@ def test_resume_serve(site):
 
 
 def test_name_through_hosts_file(site):
-    """localhost is resolved by the stub resolver from /etc/hosts (A first)."""
+    """localhost is resolved from /etc/hosts (dns/hostaddr.h)."""
     srv, root, work = site
     hosts = Path("/etc/hosts").read_text()
     assert any(ln.split()[:1] == ["127.0.0.1"] and "localhost" in ln.split()[1:]
