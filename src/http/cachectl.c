@@ -186,7 +186,10 @@ int http_cache_storable(enum http_method method, const http_field_t *req, size_t
     *why = "";
     if (method != HTTP_M_GET)
         NO("method not cacheable");
-    if (status < 200 || status == 206)
+    /* A 206 is a part, and a 304 has no content of its own: it updates a
+     * stored response (§4.3.4), never replaces one (§3: a cache stores
+     * them only when it understands how to combine them). */
+    if (status < 200 || status == 206 || status == 304)
         NO("status not stored");
     http_cc_from_fields(&qcc, req, nreq);
     http_cc_from_fields(&rcc, res, nres);

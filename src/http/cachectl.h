@@ -81,7 +81,7 @@ const http_field_t *http_fields_find(const http_field_t *f, size_t n, const char
  * `shared` selects the rules of a shared cache (private and Authorization).
  * Returns 1, or 0 with *why set to a short static reason ("no-store",
  * "method not cacheable", "Vary: *", ...). Only GET responses with a final
- * status other than 206 are stored; a response needs explicit freshness,
+ * status other than 206 and 304 are stored; a response needs explicit freshness,
  * public, private (private cache), or a heuristically cacheable status
  * (RFC 9110 §15.1; its lifetime may still be 0 without Last-Modified). */
 int http_cache_storable(enum http_method method, const http_field_t *req, size_t nreq,

@@ -98,6 +98,7 @@ static const struct ccase cases[] = {
     { "Authorization shared public", 200, "Authorization: Basic eA==", DATE_T0 "Cache-Control: max-age=60, public", 1, T0, T0, T0, 1, "", 60, 0, 0, F },
     { "Authorization private", 200, "Authorization: Basic eA==", DATE_T0 "Cache-Control: max-age=60", 0, T0, T0, T0, 1, "", 60, 0, 0, F },
     { "Vary star", 200, "", DATE_T0 "Cache-Control: max-age=60\r\nVary: Accept, *", 0, T0, T0, T0, 0, "Vary: *", 60, 0, 0, F },
+    { "304 not stored (it only updates an entry)", 304, "If-None-Match: \"a\"", DATE_T0 "Cache-Control: max-age=60", 0, T0, T0, T0, 0, "status not stored", 60, 0, 0, F },
     { "206 not stored", 206, "", DATE_T0 "Cache-Control: max-age=60", 0, T0, T0, T0, 0, "status not stored", 60, 0, 0, F },
     { "invalid max-age is stale", 200, "", DATE_T0 "Cache-Control: max-age=abc", 0, T0, T0, T0, 1, "", 0, 0, 0, R },
     { "conflicting max-age is stale", 200, "", DATE_T0 "Cache-Control: max-age=60\r\nCache-Control: max-age=70", 0, T0, T0, T0, 1, "", 0, 0, 0, R },
