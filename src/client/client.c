@@ -1020,8 +1020,10 @@ static void conn_read(struct conn *c)
         if (n > 0) {
             buf_commit(&c->in, (size_t)n);
             r->got_bytes = 1;
-            timer_arm(c, r->state == R_HEAD ? c->pool->o.header_timeout_ms
-                                            : c->pool->o.read_timeout_ms);
+            /* The header timeout is a deadline from the end of sending to
+             * the final head: bytes of a head trickled in do not move it. */
+            if (r->state != R_HEAD)
+                timer_arm(c, c->pool->o.read_timeout_ms);
             continue;
         }
         if (n == 0) {

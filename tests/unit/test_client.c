@@ -26,7 +26,7 @@
 
 /* ------------------------------------------------------------ server */
 
-enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT, S_CLOSE_AFTER };
+enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT, S_CLOSE_AFTER, S_TRICKLE_HEAD };
 
 struct server {
     int lfd;
@@ -133,6 +133,18 @@ static void *server_main(void *arg)
             size_t len = 0;
             if (read_request(s, fd, buf, sizeof buf, &len) != 0)
                 break;
+            if (s->script == S_TRICKLE_HEAD) {
+                /* A head one byte per 50 ms (2 s in all), then a body. */
+                const char *h = "HTTP/1.1 200 OK\r\nX-Slow: ";
+                const char *t = "\r\nContent-Length: 2\r\n\r\nok";
+                send_all(fd, h, strlen(h));
+                for (int i = 0; i < 40; i++) {
+                    usleep(50 * 1000);
+                    send_all(fd, "z", 1);
+                }
+                send_all(fd, t, strlen(t));
+                continue;
+            }
             if (s->script == S_SILENT) {
                 sleep(2);
                 break;
@@ -548,6 +560,28 @@ static void test_header_timeout(void **state)
     server_stop(&s);
 }
 
+/* The header timeout runs from the end of the request to the final head:
+ * a server that trickles its head a byte at a time does not restart it. */
+static void test_header_timeout_not_restarted_by_bytes(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_TRICKLE_HEAD, 1);
+    client_opts_t co;
+    client_opts_default(&co);
+    co.header_timeout_ms = 400;
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->ended, 0);
+    assert_int_equal(c->failed, 1);
+    assert_int_equal(c->err, CLIENT_E_HEADER_TIMEOUT);
+    assert_string_equal(c->msg, "no response head within 400 ms");
+    ctx_free(c);
+    server_stop(&s);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -632,6 +666,7 @@ int main(void)
         cmocka_unit_test(test_idle_close_detected),
         cmocka_unit_test(test_cancel_in_head),
         cmocka_unit_test(test_header_timeout),
+        cmocka_unit_test(test_header_timeout_not_restarted_by_bytes),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_name_both_families),
     };
