@@ -136,6 +136,7 @@ const char *client_err_name(enum client_err e)
     case CLIENT_E_PROTOCOL: return "protocol";
     case CLIENT_E_TRUNCATED: return "truncated";
     case CLIENT_E_NOMEM: return "out of memory";
+    case CLIENT_E_EMPTY: return "empty reply";
     }
     return "?";
 }
@@ -986,10 +987,13 @@ static void conn_eof(struct conn *c, int err)
             req_complete(r);
             return;
         }
-        if (err != 0)
+        if (err != 0) {
+            /* A failure, not an end: as curl, a receive error. */
             snprintf(msg, sizeof msg, "connection failed during the body: %s", strerror(err));
-        else
-            snprintf(msg, sizeof msg, "%s", why);
+            req_fail(r, CLIENT_E_RECV, msg);
+            return;
+        }
+        snprintf(msg, sizeof msg, "%s", why);
         req_fail(r, CLIENT_E_TRUNCATED, msg);
         return;
     }
@@ -999,7 +1003,8 @@ static void conn_eof(struct conn *c, int err)
         snprintf(msg, sizeof msg, "connection closed inside the response head");
     else
         snprintf(msg, sizeof msg, "connection closed before the response");
-    conn_fail(c, CLIENT_E_RECV, msg);
+    conn_fail(c, err == 0 && c->in.len == 0 && !r->got_bytes ? CLIENT_E_EMPTY : CLIENT_E_RECV,
+              msg);
 }
 
 static void conn_read(struct conn *c)

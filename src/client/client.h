@@ -113,12 +113,14 @@ enum client_err {
     CLIENT_E_CONNECT,           /* no address accepted the connection */
     CLIENT_E_CONNECT_TIMEOUT,
     CLIENT_E_SEND,              /* the connection failed while sending */
-    CLIENT_E_RECV,              /* the connection failed or closed before a head */
+    CLIENT_E_RECV,              /* the connection failed (a reset), or closed
+                                   inside the head */
     CLIENT_E_HEADER_TIMEOUT,
     CLIENT_E_READ_TIMEOUT,
     CLIENT_E_PROTOCOL,          /* a bad response head or framing */
     CLIENT_E_TRUNCATED,         /* closed before the end of the body */
     CLIENT_E_NOMEM,
+    CLIENT_E_EMPTY,             /* closed before any byte of the response */
 };
 
 typedef struct client_cbs {

@@ -11,7 +11,8 @@
  * --cache DIR keeps a private RFC 9111 cache (client/pcache.h). Exit
  * statuses follow curl's where curl has one (3 bad URL, 6 resolve, 7
  * connect, 8 bad reply, 18 partial, 22 -f, 23 write, 28 timeout, 33 range,
- * 47 redirects, 56 receive); 2 is a usage error. */
+ * 47 redirects, 52 empty reply, 56 receive: a reset, or a bad chunk); 2 is
+ * a usage error. */
 #include "cmd/cmd.h"
 
 #include <errno.h>
@@ -50,7 +51,7 @@
 enum {
     EX_OK = 0, EX_FAIL = 1, EX_URL = 3, EX_RESOLVE = 6, EX_CONNECT = 7, EX_REPLY = 8,
     EX_PARTIAL = 18, EX_HTTP = 22, EX_WRITE = 23, EX_READ = 26, EX_TIMEOUT = 28,
-    EX_RANGE = 33, EX_REDIRS = 47, EX_RECV = 56,
+    EX_RANGE = 33, EX_REDIRS = 47, EX_NOTHING = 52, EX_RECV = 56,
 };
 
 struct get_opts {
@@ -106,6 +107,7 @@ struct xfer {
     size_t nfields;
 
     /* The response being handled. */
+    int in_body;               /* its final head arrived */
     int status;
     int redirect_to;           /* this response is a redirect we follow */
     char location[HTTP_URL_MAX + 1];
@@ -655,6 +657,7 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
              ci.retried ? " (retried after the server closed a kept-alive connection)" : "");
         print_head(stderr, "< ", res);
     }
+    x->in_body = 1;
     x->status = res->status;
     x->got = 0;
     x->expect_len = res->content_length;
@@ -857,14 +860,16 @@ static void on_error(client_req_t *r, enum client_err e, const char *msg, void *
     case CLIENT_E_CONNECT_TIMEOUT: code = EX_TIMEOUT; break;
     case CLIENT_E_HEADER_TIMEOUT: code = EX_TIMEOUT; break;
     case CLIENT_E_READ_TIMEOUT: code = EX_TIMEOUT; break;
-    case CLIENT_E_PROTOCOL: code = EX_REPLY; break;
+    /* A bad head is a weird reply (8); a bad chunk, as curl, a receive error. */
+    case CLIENT_E_PROTOCOL: code = x->in_body ? EX_RECV : EX_REPLY; break;
     case CLIENT_E_TRUNCATED: code = EX_PARTIAL; break;
     case CLIENT_E_RECV: code = EX_RECV; break;
+    case CLIENT_E_EMPTY: code = EX_NOTHING; break;
     case CLIENT_E_SEND: code = EX_RECV; break;
     default: code = EX_FAIL; break;
     }
     gerr(x, "%s: %s", x->url, msg);
-    if (e == CLIENT_E_TRUNCATED && x->out_name != NULL)
+    if (x->in_body && x->out_name != NULL)
         gerr(x, "%s was not written: the transfer is incomplete (%llu bytes received)",
              x->out_name, (unsigned long long)x->got);
     xfer_finish(x, code);
@@ -940,6 +945,7 @@ static void xfer_request(struct xfer *x)
                       strncasecmp(x->first_host, x->u.host.p, x->u.host.len) == 0 &&
                       x->first_port == x->u.port;
     build_fields(x, same_origin);
+    x->in_body = 0;
 
     client_req_opts_t ro = { 0 };
     char target[HTTP_URL_MAX + 16];
