@@ -971,15 +971,15 @@ static void xfer_request(struct xfer *x)
             basic_auth(x, pu.userinfo, "Proxy-Authorization");
         char auth[CLIENT_HOST_MAX + 16];
         http_url_authority(&x->u, auth, sizeof auth);
-        snprintf(target, sizeof target, "http://%s%.*s", auth,
-                 (int)(x->u.target.len ? x->u.target.len : 1),
-                 x->u.target.len ? x->u.target.p : "/");
+        snprintf(target, sizeof target, "http://%s%s%.*s", auth, x->u.path.len ? "" : "/",
+                 (int)x->u.target.len, x->u.target.p);
         ro.host = pu.host;
         ro.port = pu.port;
         vlog(x, "via proxy %.*s port %u", (int)pu.host.len, pu.host.p, (unsigned)pu.port);
     } else {
-        snprintf(target, sizeof target, "%.*s", (int)(x->u.target.len ? x->u.target.len : 1),
-                 x->u.target.len ? x->u.target.p : "/");
+        /* An empty path is "/" (RFC 9112 §3.2.1), also before a query. */
+        snprintf(target, sizeof target, "%s%.*s", x->u.path.len ? "" : "/",
+                 (int)x->u.target.len, x->u.target.p);
         ro.host = x->u.host;
         ro.port = x->u.port;
     }

@@ -44,8 +44,8 @@ typedef struct http_url {
     int has_query;
     slice_t fragment;        /* after '#', without it */
     int has_fragment;
-    slice_t target;          /* path and query: the origin-form target, or
-                                empty when the path is (then use "/") */
+    slice_t target;          /* path and query as written; when the path is
+                                empty ("http://h?q"), "/" goes before it */
 } http_url_t;
 
 /* Parses s[0, len). Returns 0, or -1 with *why set to an exact static

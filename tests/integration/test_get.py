@@ -607,6 +607,21 @@ def test_redirect_to_another_port_drops_credentials(origin_factory, tmp_path):
     assert first.requests[-1]["fields"]["cookie"] == "sid=1"
 
 
+def test_empty_path_with_query(origin_factory, tmp_path):
+    """http://h:p?q asks for "/?q": the origin-form's path is never empty
+    (RFC 9112 §3.2.1), and the absolute-form to a proxy gets the "/" too."""
+    o = origin_factory({"/": answer(200, b"root")})
+    base = o.url("")
+    rc, out, err = get([base + "?x=1"], tmp_path)
+    assert rc == 0, err
+    assert out == b"root"
+    assert o.requests[-1]["target"] == "/?x=1"
+    proxy = origin_factory({"/proxied": answer(200, b"via proxy")})
+    rc, out, err = get(["--proxy", proxy.url(""), base + "?x=1"], tmp_path)
+    assert rc == 0, err
+    assert proxy.requests[-1]["target"] == base + "/?x=1"
+
+
 def test_post_data_and_headers(origin_factory, tmp_path):
     o = origin_factory({"/p": answer(200, b"ok")})
     (tmp_path / "d.txt").write_bytes(b"line1\r\nline2\n")
