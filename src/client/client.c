@@ -48,6 +48,7 @@ struct conn {
     dns_hostaddr_t *dns;         /* the name's lookup in flight */
     int addr_idx;
     int last_err;                /* errno of the last failed connect */
+    uint64_t connect_deadline;   /* loop time the connect timeout ends */
     addr_t peer;
     buf_t in;
     uint64_t id;
@@ -317,6 +318,11 @@ static void conn_try_connect(struct conn *c)
         }
         c->registered = 1;
         c->pool->st.connects++;
+        /* Each address gets an even share of the time left, so that one
+         * that never answers (broken IPv6) leaves time for the others. */
+        uint64_t now = loop_now(c->pool->loop);
+        uint64_t left = c->connect_deadline > now ? c->connect_deadline - now : 1;
+        timer_arm(c, (uint32_t)(left / (uint64_t)(o->naddrs - c->addr_idx + 1)) + 1);
         return;
     }
     snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
@@ -372,8 +378,18 @@ static void conn_timeout(ptimer_t *t, void *arg)
     case C_IDLE:
         conn_close(c);
         return;
-    case C_RESOLVING:
     case C_CONNECTING:
+        if (c->addr_idx < c->o->naddrs &&
+            loop_now(c->pool->loop) < c->connect_deadline) {
+            /* This address had its share: the next one. */
+            c->last_err = ETIMEDOUT;
+            loop_io_close(&c->io);
+            c->registered = 0;
+            conn_try_connect(c);
+            return;
+        }
+        /* fall through */
+    case C_RESOLVING:
         snprintf(msg, sizeof msg, "connect to %s port %u timed out after %u ms", c->o->host,
                  (unsigned)c->o->port, c->pool->o.connect_timeout_ms);
         conn_close(c);
@@ -429,6 +445,7 @@ static void conn_open(client_req_t *r, struct origin *o)
     c->req = r;
     r->c = c;
     c->state = C_RESOLVING;
+    c->connect_deadline = loop_now(p->loop) + p->o.connect_timeout_ms;
     timer_arm(c, p->o.connect_timeout_ms);
     char err[CLIENT_HOST_MAX + 96];
     addr_t a;

@@ -38,7 +38,9 @@
  * HEAD, PUT, DELETE, OPTIONS, TRACE) and its body can be sent again (none,
  * or given whole in body_data). Nothing else is retried.
  *
- * Timeouts: connect_timeout_ms for resolving and connecting, header_
+ * Timeouts: connect_timeout_ms for resolving and connecting (each address
+ * tried gets an even share of the time left, so an address that never
+ * answers does not starve the next one), header_
  * timeout_ms from the end of the request's sending to its final head,
  * read_timeout_ms for any stall afterwards (no body byte, or a request
  * body that cannot be sent; not while the caller has paused the body),

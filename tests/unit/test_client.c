@@ -656,6 +656,51 @@ static void test_name_both_families(void **state)
     server_stop(&s);
 }
 
+/* A name's first address that never answers a SYN (a listener on ::1
+ * whose accept queue is full) does not take the whole connect timeout: the
+ * attempt gets its share, then the next address (IPv4) is tried, as a
+ * host with broken IPv6 needs now that IPv6 comes first. */
+static void test_connect_falls_back_to_next_address(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_CLOSE_AFTER, 1);
+    int hang = socket(AF_INET6, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(hang, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = in6addr_loopback,
+                               .sin6_port = htons(s.port) };
+    assert_int_equal(bind(hang, (struct sockaddr *)&a6, sizeof a6), 0);
+    assert_int_equal(listen(hang, 0), 0);
+    int filler = socket(AF_INET6, SOCK_STREAM, 0);  /* fills the accept queue */
+    assert_int_equal(connect(filler, (struct sockaddr *)&a6, sizeof a6), 0);
+    dns_conf_t conf;
+    dns_conf_init(&conf);
+    assert_int_equal(dns_hosts_parse(&conf.hosts,
+                                     slice_cstr("::1 slow6.test\n127.0.0.1 slow6.test\n")), 2);
+    dns_conf_finish(&conf);
+    client_opts_t co;
+    client_opts_default(&co);
+    co.dns = &conf;
+    co.connect_timeout_ms = 3000;
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    o.host = SLICE_LIT("slow6.test");
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->failed, 0);
+    assert_int_equal(c->ended, 1);
+    assert_int_equal(c->body_len, 2);
+    client_stats_t st;
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.connects, 2);
+    ctx_free(c);
+    dns_conf_dispose(&conf);
+    close(filler);
+    close(hang);
+    server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -669,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_header_timeout_not_restarted_by_bytes),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_name_both_families),
+        cmocka_unit_test(test_connect_falls_back_to_next_address),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
