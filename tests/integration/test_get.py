@@ -280,6 +280,42 @@ def test_resume_serve(site):
     assert leftovers(work) == []
 
 
+def test_resume_when_the_server_ignores_range(origin_factory, tmp_path):
+    """-C - against a server that answers 200 (Range ignored) or another
+    range: exit 33 as curl, and the partial file is left as it was: a full
+    body is never appended to it."""
+    full = b"0123456789" * 100
+    def wrong_range(origin, c, head):
+        c.sendall(b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/1000\r\n"
+                  b"Content-Length: 10\r\n\r\n" + full[:10])
+        return True
+    o = origin_factory({"/f": answer(200, full), "/w": wrong_range})
+    (tmp_path / "part.bin").write_bytes(full[:300])
+    for path in ("/f", "/w"):
+        rc, out, err = get(["-C", "-", "-o", "part.bin", o.url(path)], tmp_path)
+        assert rc == 33, err
+        assert (tmp_path / "part.bin").read_bytes() == full[:300]
+        assert leftovers(tmp_path) == []
+    assert o.requests[0]["fields"]["range"] == "bytes=300-"
+
+
+def test_304_and_head_bodies_never_reach_the_next_response(origin_factory, tmp_path):
+    """A 304 with body bytes (and a HEAD answer with Content-Length) has no
+    body: stray bytes after it close the connection rather than being read
+    as the next response."""
+    def bad304(origin, c, head):
+        c.sendall(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\nHTTP/")
+        return True
+    o = origin_factory({"/n": bad304, "/b": answer(200, b"second")})
+    rc, out, err = get([o.url("/n"), o.url("/b")], tmp_path)
+    assert rc == 0, err
+    assert out == b"second"
+    assert o.connections == 2
+    rc, out, err = get(["-I", o.url("/b"), o.url("/b")], tmp_path)
+    assert rc == 0, err
+    assert out.count(b"Content-Length: 6") == 2
+
+
 def test_name_through_hosts_file(site):
     """localhost is resolved from /etc/hosts (dns/hostaddr.h)."""
     srv, root, work = site
