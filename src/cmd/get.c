@@ -175,7 +175,7 @@ static void get_usage(FILE *out)
             "\n"
             "Exit status as curl's: 3 bad URL, 6 resolve, 7 connect, 8 bad reply, 18 partial,\n"
             "22 HTTP error with -f, 23 write error, 28 timeout, 33 range, 47 redirects,\n"
-            "56 connection failed before a response.\n",
+            "52 empty reply, 56 connection failed (reset) or a bad chunk.\n",
             GET_DEFAULT_REDIRS, CLIENT_DEFAULT_CONNECT_TIMEOUT_MS / 1000,
             CLIENT_DEFAULT_HEADER_TIMEOUT_MS / 1000, CLIENT_DEFAULT_READ_TIMEOUT_MS / 1000);
 }
