@@ -29,6 +29,7 @@
 #define PROXY_DEFAULT_CACHE_MEM    (64ull * 1024u * 1024u)   /* --cache-mem */
 #define PROXY_MAX_OBJECT           (64ull * 1024u * 1024u)   /* --max-object */
 #define PROXY_STORE_SHARDS         16u
+#define PROXY_STORE_BUCKETS        4096u                     /* per shard */
 /* Longest stored response head. */
 #define PROXY_MAX_STORED_HEAD      (64u * 1024u)
 
