@@ -10,6 +10,7 @@
 int cmd_lookup(int argc, char **argv);
 int cmd_nc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 
 /* Prints "portico CMD: MESSAGE" and a newline on stderr. */
 void cmd_error(const char *cmd, const char *fmt, ...)

@@ -25,6 +25,8 @@
 #define HS_ALOG_CAP      (256u * 1024u)
 #define HS_ALOG_EVERY_MS 1000u
 #define HS_SENDFILE_MAX  (1u << 30)
+#define HS_STREAM_HIGH   (256u * 1024u)        /* queued body: writers pause */
+#define HS_STREAM_LOW    (64u * 1024u)         /* and resume below this */
 
 enum { C_READ, C_WRITE, C_DISCARD, C_LINGER, C_BODY, C_WAIT };
 enum { F_DONE, F_AGAIN, F_ERR };
@@ -52,6 +54,7 @@ struct hs_conn {
     hs_req_t *req;           /* the request being answered, NULL between */
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
+    loop_defer_t dkick;      /* a streamed response got bytes: send them */
 };
 
 struct hs_server;
@@ -95,6 +98,8 @@ struct hs_server {
 };
 
 static void conn_run(struct hs_conn *c);
+static void stream_gone(hs_req_t *r);
+static int stream_wait(struct hs_conn *c);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -312,7 +317,14 @@ static void req_free(hs_req_t *r)
 
 static void conn_free(void *arg)
 {
-    free(arg);
+    struct hs_conn *c = arg;
+    if (c->dkick.queued) {
+        /* A stream kick of this connection is still in the batch being
+         * run (deferred calls run newest first): free after it. */
+        loop_defer(c->w->loop, &c->dfree, conn_free, c);
+        return;
+    }
+    free(c);
 }
 
 static void listeners_set(struct hs_worker *w, int on)
@@ -355,6 +367,7 @@ static void conn_drop_req(struct hs_conn *c)
     }
     if (c->state == C_BODY && r->body_ops != NULL)
         r->body_ops->on_end(r, r->body_ctx, -1);
+    stream_gone(r);
     if (r->held) {        /* on_end may not hold a request it cannot answer */
         r->conn = NULL;
         return;
@@ -1032,6 +1045,8 @@ static void conn_run(struct hs_conn *c)
                 conn_close(c);
                 return;
             }
+            if (stream_wait(c))
+                return;
             if (response_done(c) != 0)
                 return;
             break;
@@ -1386,4 +1401,176 @@ out:
     if (fd > STDERR_FILENO)
         close(fd);
     return rc;
+}
+
+/* ------------------------------------------------- streamed responses */
+
+/* The client is gone while a streamed body or a tunnel was owed: tell the
+ * handler, which must let go of r. */
+static void stream_gone(hs_req_t *r)
+{
+    if (r->tunnel_cb != NULL) {
+        void (*cb)(void *, int, char *, size_t) = r->tunnel_cb;
+        r->tunnel_cb = NULL;
+        cb(r->tunnel_ctx, -1, NULL, 0);
+        return;
+    }
+    if (r->streaming && !r->stream_ended && r->stream_ops && r->stream_ops->on_abort) {
+        r->stream_ended = 1;
+        r->stream_ops->on_abort(r, r->stream_ctx);
+    }
+}
+
+static void stream_kick(void *arg)
+{
+    struct hs_conn *c = arg;
+    if (c->io.fd >= 0 && c->state == C_WRITE)
+        conn_run(c);
+}
+
+static void stream_queue_kick(struct hs_conn *c)
+{
+    loop_defer(c->w->loop, &c->dkick, stream_kick, c);
+}
+
+/* Hands the socket of a CONNECT whose 2xx is out to the tunnel. */
+static void conn_detach(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    void (*cb)(void *, int, char *, size_t) = r->tunnel_cb;
+    void *ctx = r->tunnel_ctx;
+    r->tunnel_cb = NULL;
+    size_t n = c->rbuf ? c->rlen - c->rpos : 0;
+    char *early = n ? malloc(n) : NULL;
+    if (n && early == NULL) {
+        conn_close(c);
+        cb(ctx, -1, NULL, 0);
+        return;
+    }
+    if (n)
+        memcpy(early, c->rbuf + c->rpos, n);
+    int fd = c->io.fd;
+    loop_io_del(&c->io);
+    conn_close(c); /* the engine's part; the fd lives on */
+    cb(ctx, fd, early, n);
+}
+
+/* After a flush emptied the queue: 1 when a streamed body still owes
+ * bytes (wait for the handler), or a tunnel took the connection. */
+static int stream_wait(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    if (r == NULL)
+        return 0;
+    if (r->tunnel_cb != NULL) {
+        conn_detach(c);
+        return 1;
+    }
+    if (!r->streaming || r->stream_ended)
+        return 0;
+    loop_timer_cancel(c->w->loop, &c->timer); /* the upstream's timers run now */
+    if (r->stream_paused) {
+        r->stream_paused = 0;
+        if (r->stream_ops && r->stream_ops->on_drain)
+            r->stream_ops->on_drain(r, r->stream_ctx);
+    }
+    return 1;
+}
+
+void hs_resp_stream(hs_req_t *r, int64_t len, const struct hs_stream_ops *ops, void *ctx)
+{
+    r->stream_ops = ops;
+    r->stream_ctx = ctx;
+    r->streaming = 1;
+    int bodyless = r->status < 200 || r->status == 204 || r->status == 304;
+    if (len >= 0) {
+        if (!bodyless)
+            content_length(r, (uint64_t)len);
+        r->body_len = 0;
+        end_head(r);
+    } else if (bodyless) {
+        end_head(r);
+    } else if (r->req.version == 11) {
+        puts_(r->hdr, "Transfer-Encoding: chunked\r\n");
+        r->stream_chunked = 1;
+        end_head(r);
+    } else {
+        r->close = 1;
+        end_head(r);
+    }
+    if (r->head_only || bodyless || len == 0)
+        r->stream_ended = 1;
+}
+
+int hs_stream_write(hs_req_t *r, const char *p, size_t n)
+{
+    struct hs_conn *c = r->conn;
+    if (c == NULL)
+        return -EPIPE;
+    if (r->stream_ended || n == 0)
+        return 0;
+    if (r->stream_chunked) {
+        char ch[24];
+        size_t k = http_chunk_head(ch, n);
+        if (buf_append(&c->out, ch, k) < 0)
+            return -ENOBUFS;
+        if (buf_append(&c->out, p, n) < 0 || buf_append(&c->out, "\r\n", 2) < 0)
+            return -ENOBUFS; /* the framing is broken now: the caller aborts */
+    } else if (buf_append(&c->out, p, n) < 0) {
+        return -ENOBUFS;
+    }
+    r->body_len += n;
+    stream_queue_kick(c);
+    if (c->out.len >= HS_STREAM_HIGH) {
+        r->stream_paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+void hs_stream_end(hs_req_t *r)
+{
+    struct hs_conn *c = r->conn;
+    if (r->stream_ended)
+        return;
+    r->stream_ended = 1;
+    if (c == NULL)
+        return;
+    if (r->stream_chunked && buf_append(&c->out, HTTP_CHUNK_LAST, sizeof HTTP_CHUNK_LAST - 1) < 0)
+        c->close_after = 1;
+    stream_queue_kick(c);
+}
+
+void hs_stream_abort(hs_req_t *r)
+{
+    struct hs_conn *c = r->conn;
+    if (r->stream_ended)
+        return;
+    r->stream_ended = 1;
+    if (c == NULL)
+        return;
+    r->close = 1;
+    c->close_after = 1;
+    stream_queue_kick(c);
+}
+
+void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *, int, char *, size_t), void *ctx)
+{
+    end_head(r);
+    r->tunnel_cb = cb;
+    r->tunnel_ctx = ctx;
+    if (r->conn == NULL) {
+        r->tunnel_cb = NULL;
+        cb(ctx, -1, NULL, 0);
+    }
+}
+
+int hs_peer(hs_req_t *r, addr_t *a)
+{
+    return r->conn ? sock_peer(r->conn->io.fd, a) : -ENOTCONN;
+}
+
+int hs_local(hs_req_t *r, addr_t *a)
+{
+    return r->conn ? sock_local(r->conn->io.fd, a) : -ENOTCONN;
 }

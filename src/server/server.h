@@ -79,6 +79,15 @@ struct hs_req {
     struct hs_part *parts;    /* hs_resp_file_parts: owned, freed with r */
     size_t nparts, part;      /* count; next to load */
     char *alog;           /* the access log's request fields, copied */
+    /* A streamed response (hs_resp_stream) or a tunnel (hs_resp_tunnel). */
+    const struct hs_stream_ops *stream_ops;
+    void *stream_ctx;
+    uint8_t streaming;    /* the body comes through hs_stream_write */
+    uint8_t stream_chunked;
+    uint8_t stream_ended; /* hs_stream_end or hs_stream_abort was called */
+    uint8_t stream_paused;/* a write said 1: on_drain is owed */
+    void (*tunnel_cb)(void *ctx, int fd, char *early, size_t n);
+    void *tunnel_ctx;
     int alog_tried;       /* alog was made (the head may be gone since) */
     struct hs_req *next_free;
 };
@@ -149,6 +158,51 @@ void hs_resp_body(hs_req_t *r, const char *p, size_t len);
 void hs_resp_dynamic(hs_req_t *r, const char *p, size_t len);
 /* No body and no Content-Length (1xx, 204, 304). */
 void hs_resp_empty(hs_req_t *r);
+
+/* Streaming a response body that arrives piece by piece (from an upstream
+ * server), with backpressure. The engine calls these from its loop. */
+struct hs_stream_ops {
+    /* The queue fell below the low-water mark after a write returned 1:
+     * write more. */
+    void (*on_drain)(hs_req_t *r, void *ctx);
+    /* The client went away before hs_stream_end: r is gone after this
+     * returns; the handler must not use it again. */
+    void (*on_abort)(hs_req_t *r, void *ctx);
+};
+
+/* Ends the head of a response whose body follows in pieces: len >= 0 sends
+ * Content-Length: len, len < 0 a chunked body (HTTP/1.1 clients) or one
+ * delimited by closing (HTTP/1.0). For HEAD or a status without a body the
+ * stream is ended at once and writes are ignored. Call on a held request,
+ * then hs_resume(r); later hs_stream_write() / hs_stream_end(). */
+void hs_resp_stream(hs_req_t *r, int64_t len, const struct hs_stream_ops *ops, void *ctx);
+
+/* Queues n body bytes (copied; framed as a chunk when chunked). Returns 0,
+ * 1 when the queue is above its high-water mark (the bytes were taken;
+ * stop until on_drain), or -EPIPE when the client is gone (r->conn NULL),
+ * -ENOBUFS past the engine's cap. Sending happens at the end of the loop
+ * iteration, so many small writes make one send. */
+int hs_stream_write(hs_req_t *r, const char *p, size_t n);
+
+/* The body is complete (the last chunk is sent when chunked). */
+void hs_stream_end(hs_req_t *r);
+
+/* The body cannot be completed (the upstream failed): what is queued is
+ * sent, then the connection is closed, so the client sees a truncation. */
+void hs_stream_abort(hs_req_t *r);
+
+/* CONNECT: ends the head (a 2xx without body), and once it is sent, hands
+ * the connection's socket to cb with the bytes the client already sent
+ * after its request (early, malloc'd, the callee frees it; NULL when n is
+ * 0). The engine forgets the connection: the callee owns fd. If the client
+ * leaves first, cb is called with fd -1. Call on a held request, then
+ * hs_resume(r). */
+void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *ctx, int fd, char *early, size_t n), void *ctx);
+
+/* The client's address (for firewall rules). Returns 0 or -errno. */
+int hs_peer(hs_req_t *r, addr_t *a);
+/* The address the client connected to (loop detection). */
+int hs_local(hs_req_t *r, addr_t *a);
 
 /* A complete error response with a small HTML page (dynamic). */
 void hs_resp_error(hs_req_t *r, int status);

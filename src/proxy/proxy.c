@@ -1,0 +1,206 @@
+/* proxy.c - the proxy handler: destination, firewall, CONNECT tunnels,
+ * and the hand-off to forwarding. */
+#include "proxy/proxy.h"
+#include "core/log.h"
+#include "http/status.h"
+#include "proxy/hop.h"
+#include "proxy/tunnel.h"
+#include "proxy/upconn.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct pworker {
+    const struct proxy_config *pc;
+    loop_t *loop;
+};
+
+/* ---------------------------------------------------------- answers */
+
+/* A short plain-text answer: the status line's reason and why. */
+static void answer_text(hs_req_t *r, int status, const char *why)
+{
+    char body[512];
+    int n = snprintf(body, sizeof body, "portico proxy: %d %s: %s\n", status, http_reason(status), why);
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = (int)sizeof body - 1;
+    hs_resp_start(r, status);
+    hs_resp_field_str(r, "Content-Type", "text/plain; charset=utf-8");
+    hs_resp_body(r, body, (size_t)n);
+}
+
+int proxy_destination(const struct proxy_config *pc, const http_request_t *q, slice_t *host,
+                      uint16_t *port, const char **why)
+{
+    switch (q->form) {
+    case HTTP_T_AUTHORITY:
+        if (hop_authority_split(q->target, host, port, 0) < 0 || *port == 0) {
+            *why = "CONNECT needs host:port";
+            return 400;
+        }
+        return 0;
+    case HTTP_T_ABSOLUTE:
+        if (q->target.len >= 8 && http_slice_ieq(slice_make(q->target.p, 8), "https://")) {
+            *why = "https:// targets go through CONNECT";
+            return 501;
+        }
+        if (hop_authority_split(q->host, host, port, 80) < 0) {
+            *why = "the target's authority is not host[:port]";
+            return 400;
+        }
+        return 0;
+    default:
+        if (pc->has_upstream) {
+            *host = slice_cstr(pc->up_host);
+            *port = pc->up_port;
+            return 0;
+        }
+        *why = "this is a proxy: ask for an absolute URL (http://host/path) or CONNECT host:port";
+        return 400;
+    }
+}
+
+static int same_addr(const addr_t *a, const addr_t *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return 0;
+    if (a->ss.ss_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
+    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+/* 1 when a is one of the proxy's own listening addresses. */
+static int is_self(void *arg, const addr_t *a)
+{
+    const struct proxy_config *pc = arg;
+    for (int i = 0; i < pc->nself; i++)
+        if (same_addr(a, &pc->self[i]))
+            return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------- CONNECT */
+
+struct ptun {
+    hs_req_t *r;
+    struct pworker *pw;
+    int ufd;
+};
+
+static void on_detached(void *ctx, int cfd, char *early, size_t n)
+{
+    struct ptun *t = ctx;
+    if (cfd < 0) {
+        close(t->ufd);
+        free(early);
+    } else if (tunnel_start(t->pw->loop, cfd, early, n, t->ufd, t->pw->pc->tunnel_idle_ms) < 0) {
+        log_warn("proxy: cannot start a tunnel: out of memory");
+    }
+    free(t);
+}
+
+static void on_tunnel_conn(void *arg, int fd, enum upconn_err err, const char *msg)
+{
+    struct ptun *t = arg;
+    hs_req_t *r = t->r;
+    if (fd < 0) {
+        int status = err == UPCONN_E_TIMEOUT ? 504 : err == UPCONN_E_FORBIDDEN ? 403 : 502;
+        log_info("proxy: CONNECT failed: %s", msg);
+        answer_text(r, status, msg);
+        free(t);
+        hs_resume(r);
+        return;
+    }
+    t->ufd = fd;
+    hs_resp_start(r, 200);
+    hs_resp_tunnel(r, on_detached, t); /* may free t at once if the client left */
+    hs_resume(r);
+}
+
+static void do_connect(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
+{
+    struct ptun *t = calloc(1, sizeof *t);
+    if (t == NULL) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    t->r = r;
+    t->pw = pw;
+    t->ufd = -1;
+    const struct proxy_config *pc = pw->pc;
+    if (upconn_start(pw->loop, pc->dns, host, port, pc->connect_timeout_ms, is_self, (void *)pc,
+                     on_tunnel_conn, t) == NULL) {
+        free(t);
+        answer_text(r, 502, "cannot start connecting upstream");
+        return;
+    }
+    hs_hold(r);
+}
+
+/* ---------------------------------------------------------- requests */
+
+static void *proxy_worker_init(int idx, void *arg)
+{
+    (void)idx;
+    struct pworker *pw = calloc(1, sizeof *pw);
+    if (pw != NULL)
+        pw->pc = arg;
+    return pw;
+}
+
+static void proxy_worker_free(void *wctx)
+{
+    free(wctx);
+}
+
+static void on_request(hs_req_t *r, void *wctx)
+{
+    struct pworker *pw = wctx;
+    const struct proxy_config *pc = pw->pc;
+    const http_request_t *q = &r->req;
+    if (pw->loop == NULL)
+        pw->loop = hs_loop(r);
+
+    slice_t host;
+    uint16_t port;
+    const char *why = "";
+    int st = proxy_destination(pc, q, &host, &port, &why);
+    if (st != 0) {
+        answer_text(r, st, why);
+        return;
+    }
+    addr_t peer;
+    if (hs_peer(r, &peer) < 0) {
+        hs_resp_error(r, 500);
+        return;
+    }
+    struct acl_query aq = { &peer, q->method, host, port };
+    struct acl_result ar = acl_check(pc->acl, &aq);
+    if (!ar.allowed) {
+        char a[ADDR_STRLEN], msg[HOST_MAX + 128];
+        addr_format(&peer, a, sizeof a);
+        log_warn("proxy: denied %.*s %.*s:%u from %s: %s", (int)q->method.len, q->method.p,
+                 (int)host.len, host.p, (unsigned)port, a, ar.why);
+        snprintf(msg, sizeof msg, "access denied (%s)", ar.why);
+        answer_text(r, 403, msg);
+        return;
+    }
+    if (q->method_id == HTTP_M_CONNECT) {
+        do_connect(r, pw, host, port);
+        return;
+    }
+    answer_text(r, 501, "forwarding is not built yet: only CONNECT tunnels work");
+}
+
+const struct hs_handler proxy_handler = {
+    .worker_init = proxy_worker_init,
+    .worker_free = proxy_worker_free,
+    .on_request = on_request,
+};
