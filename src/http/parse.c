@@ -382,6 +382,22 @@ static int parse_fields(const char *p, const char *end, http_request_t *r,
     FAIL(400, "header section not terminated");
 }
 
+size_t http_find_head_end(const char *buf, size_t len, size_t from)
+{
+    return find_head_end(buf, len, from, 0);
+}
+
+/* The field lines of any head (requests here, responses in response.c). */
+int http_parse_fields(const char *p, const char *end, http_field_t *fields, size_t max_fields,
+                      size_t *nfields, const char **why)
+{
+    http_request_t r = { .fields = fields };
+    struct http_limits lim = { .max_fields = max_fields };
+    int rc = parse_fields(p, end, &r, &lim, why);
+    *nfields = r.nfields;
+    return rc;
+}
+
 static int analyze(http_request_t *r, const char **why)
 {
     int hosts = 0, cls = 0;

@@ -86,6 +86,17 @@ int http_parse_request(const char *buf, size_t len, http_parse_state_t *st,
                        const struct http_limits *lim, http_field_t *fields,
                        http_request_t *req, const char **why);
 
+/* Index just past the empty line that ends a head starting at buf[0],
+ * looking from `from` on (bytes before it are known to hold no end), or 0
+ * when buf[0, len) holds no end yet. */
+size_t http_find_head_end(const char *buf, size_t len, size_t from);
+
+/* Parses the field lines in [p, end), where end is just past the LF of
+ * the empty line that closes the head, into fields[0..max_fields). Sets
+ * *nfields. Returns 0, -400 (syntax) or -431 (too many) with *why set. */
+int http_parse_fields(const char *p, const char *end, http_field_t *fields, size_t max_fields,
+                      size_t *nfields, const char **why);
+
 /* Looks up a method name (case-sensitive, as RFC 9110 says). */
 enum http_method http_method_lookup(slice_t m);
 
