@@ -5,9 +5,11 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tpool.h"
 #include "core/workers.h"
 #include "dns/conf.h"
 #include "proxy/acl.h"
+#include "proxy/collapse.h"
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 #include "proxy/proxy.h"
@@ -399,6 +401,23 @@ int cmd_proxy(int argc, char **argv)
         return EXIT_USAGE;
     }
     o.pc.store = store;
+    tpool_t *tp = NULL;
+    if (store != NULL) {
+        o.pc.collapse = collapse_new();
+        if (o.cache_dir != NULL)
+            tp = tpool_new(1);
+        if (o.pc.collapse == NULL || (o.cache_dir != NULL && tp == NULL)) {
+            cmd_error("proxy", "out of memory");
+            store_close(store);
+            collapse_free(o.pc.collapse);
+            dns_conf_dispose(&dns);
+            log_close();
+            return 1;
+        }
+        o.pc.tpool = tp;
+    }
+    o.pc.max_body = o.hs.lim.max_body;
+    o.hs.any_method = 1; /* extension methods are forwarded; PURGE is ours */
 
     o.hs.verbose = 0;
     if (!o.quiet) {
@@ -412,6 +431,8 @@ int cmd_proxy(int argc, char **argv)
     }
     loop_block_signals();
     rc = hs_run(&o.hs, &proxy_handler, &o.pc);
+    tpool_free(tp);
+    collapse_free(o.pc.collapse);
     store_close(store);
     dns_conf_dispose(&dns);
     log_close();

@@ -219,76 +219,104 @@ static int rewritten(slice_t name)
            http_slice_ieq(name, "max-forwards");
 }
 
-int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_req_opts *opt)
+/* Appends every value of the fields named `name`, joined with ", ", then
+ * `last` as one more element, as one field built in scratch. */
+static slice_t chain_value(struct out *o, const http_request_t *req, const char *name, const char *last)
 {
-    struct out o = { out, 0 };
+    size_t start = o->b->len;
+    int any = 0;
+    join_fields(o, req, name, &any);
+    if (any)
+        ws(o, ", ");
+    ws(o, last);
+    return slice_make(buf_head(o->b) + start, o->b->len - start);
+}
+
+int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt, http_field_t *out,
+                       size_t max, buf_t *scratch)
+{
     struct hop_conn hc;
     hop_conn_collect(req->fields, req->nfields, &hc);
-
-    wsl(&o, opt->method);
-    ws(&o, " ");
-    wsl(&o, opt->target);
-    ws(&o, " HTTP/1.1\r\nHost: ");
-    wsl(&o, opt->host);
-    ws(&o, "\r\n");
+    /* Room for every chained value at once, so that no append moves the
+     * bytes earlier slices point to. */
+    size_t need = 256 + 2 * (opt->host.len + strlen(opt->via_name) + INET6_ADDRSTRLEN);
+    for (size_t i = 0; i < req->nfields; i++)
+        if (rewritten(req->fields[i].name))
+            need += req->fields[i].value.len + 2;
+    buf_reset(scratch);
+    if (buf_reserve(scratch, need) < 0)
+        return -ENOBUFS;
+    struct out o = { scratch, 0 };
+    size_t n = 0;
+#define ADD(nm, val) do { if (n >= max) return -ENOBUFS; out[n].name = (nm); out[n].value = (val); n++; } while (0)
+    ADD(SLICE_LIT("Host"), opt->host);
     for (size_t i = 0; i < req->nfields; i++) {
         const http_field_t *f = &req->fields[i];
-        if (hop_is_hop(f->name, &hc) || rewritten(f->name))
-            continue;
-        wsl(&o, f->name);
-        ws(&o, ": ");
-        wsl(&o, f->value);
-        ws(&o, "\r\n");
+        if (!hop_is_hop(f->name, &hc) && !rewritten(f->name))
+            ADD(f->name, f->value);
     }
     long mf = hop_max_forwards(req);
     if (mf > 0) {
         char num[24];
         snprintf(num, sizeof num, "%ld", mf - 1);
-        ws(&o, "Max-Forwards: ");
+        size_t at = scratch->len;
         ws(&o, num);
-        ws(&o, "\r\n");
+        ADD(SLICE_LIT("Max-Forwards"), slice_make(buf_head(scratch) + at, strlen(num)));
     } else if (req->method_id != HTTP_M_TRACE && req->method_id != HTTP_M_OPTIONS) {
         /* For other methods Max-Forwards means nothing to us: pass it on. */
         const http_field_t *f = http_find_field(req, "max-forwards");
-        if (f != NULL) {
-            ws(&o, "Max-Forwards: ");
-            wsl(&o, f->value);
-            ws(&o, "\r\n");
-        }
+        if (f != NULL)
+            ADD(f->name, f->value);
     }
-    int any = 0;
-    ws(&o, "Via: ");
-    join_fields(&o, req, "via", &any);
-    ws(&o, any ? ", " : "");
-    ws(&o, req->version == 10 ? "1.0 " : "1.1 ");
-    ws(&o, opt->via_name);
-    ws(&o, "\r\n");
+    char me[96];
+    snprintf(me, sizeof me, "%s %s", req->version == 10 ? "1.0" : "1.1", opt->via_name);
+    ADD(SLICE_LIT("Via"), chain_value(&o, req, "via", me));
     if (opt->client != NULL) {
         char who[INET6_ADDRSTRLEN + 8];
         if (opt->forwarded) {
-            any = 0;
-            ws(&o, "Forwarded: ");
+            size_t at = scratch->len;
+            int any = 0;
             join_fields(&o, req, "forwarded", &any);
             ws(&o, any ? ", for=" : "for=");
             client_text(opt->client, who, sizeof who, 1);
             ws(&o, who);
             ws(&o, ";host=");
             forwarded_host(&o, opt->host);
-            ws(&o, ";proto=http\r\n");
+            ws(&o, ";proto=http");
+            ADD(SLICE_LIT("Forwarded"), slice_make(buf_head(scratch) + at, scratch->len - at));
         }
         if (opt->x_forwarded_for) {
-            any = 0;
-            ws(&o, "X-Forwarded-For: ");
-            join_fields(&o, req, "x-forwarded-for", &any);
-            ws(&o, any ? ", " : "");
             client_text(opt->client, who, sizeof who, 0);
-            ws(&o, who);
-            ws(&o, "\r\n");
+            ADD(SLICE_LIT("X-Forwarded-For"), chain_value(&o, req, "x-forwarded-for", who));
         }
+    }
+#undef ADD
+    if (o.err)
+        return -ENOBUFS;
+    return (int)n;
+}
+
+int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_req_opts *opt)
+{
+    http_field_t f[HTTP_CEIL_MAX_FIELDS + 8];
+    buf_t scratch;
+    buf_init(&scratch, PROXY_MAX_CHAIN_FIELD * 4 + (size_t)req->head_len);
+    int n = hop_request_fields(req, opt, f, sizeof f / sizeof f[0], &scratch);
+    struct out o = { out, n < 0 };
+    wsl(&o, opt->method);
+    ws(&o, " ");
+    wsl(&o, opt->target);
+    ws(&o, " HTTP/1.1\r\n");
+    for (int i = 0; i < n; i++) {
+        wsl(&o, f[i].name);
+        ws(&o, ": ");
+        wsl(&o, f[i].value);
+        ws(&o, "\r\n");
     }
     if (opt->chunked)
         ws(&o, "Transfer-Encoding: chunked\r\n");
     ws(&o, "\r\n");
+    buf_dispose(&scratch);
     if (o.err) {
         buf_reset(out);
         return -ENOBUFS;

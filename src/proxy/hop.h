@@ -68,6 +68,17 @@ long hop_max_forwards(const http_request_t *req);
  * is too small (out is then reset). */
 int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_req_opts *o);
 
+/* The fields of the request to send upstream, into out[0, max): Host
+ * first, every end-to-end field of req except Host and the fields the
+ * proxy rewrites, then Max-Forwards (counted down), Via, Forwarded and
+ * X-Forwarded-For as opts say (no framing fields: Content-Length passes
+ * as it is, chunked is the sender's business). Slices point into req's
+ * buffer, opts' slices, or scratch, whose bytes must not move while they
+ * are used (the function reserves what it needs first). Returns the count,
+ * or -ENOBUFS when max or scratch's cap is too small. */
+int hop_request_fields(const http_request_t *req, const struct hop_req_opts *o, http_field_t *out,
+                       size_t max, buf_t *scratch);
+
 /* Appends the Via element of this hop ("1.1 NAME" or "1.0 NAME" by the
  * version of the message received) to an existing Via value (may be
  * empty) into out, NUL-terminated, at most outlen bytes. Returns the

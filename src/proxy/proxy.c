@@ -4,6 +4,7 @@
 #include "core/log.h"
 #include "http/status.h"
 #include "proxy/hop.h"
+#include "proxy/pworker.h"
 #include "proxy/tunnel.h"
 #include "proxy/upconn.h"
 
@@ -14,15 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-struct pworker {
-    const struct proxy_config *pc;
-    loop_t *loop;
-};
-
 /* ---------------------------------------------------------- answers */
 
 /* A short plain-text answer: the status line's reason and why. */
-static void answer_text(hs_req_t *r, int status, const char *why)
+void proxy_answer_text(hs_req_t *r, int status, const char *why)
 {
     char body[512];
     int n = snprintf(body, sizeof body, "portico proxy: %d %s: %s\n", status, http_reason(status), why);
@@ -113,7 +109,7 @@ static void on_tunnel_conn(void *arg, int fd, enum upconn_err err, const char *m
     if (fd < 0) {
         int status = err == UPCONN_E_TIMEOUT ? 504 : err == UPCONN_E_FORBIDDEN ? 403 : 502;
         log_info("proxy: CONNECT failed: %s", msg);
-        answer_text(r, status, msg);
+        proxy_answer_text(r, status, msg);
         free(t);
         hs_resume(r);
         return;
@@ -138,7 +134,7 @@ static void do_connect(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t p
     if (upconn_start(pw->loop, pc->dns, host, port, pc->connect_timeout_ms, is_self, (void *)pc,
                      on_tunnel_conn, t) == NULL) {
         free(t);
-        answer_text(r, 502, "cannot start connecting upstream");
+        proxy_answer_text(r, 502, "cannot start connecting upstream");
         return;
     }
     hs_hold(r);
@@ -157,7 +153,10 @@ static void *proxy_worker_init(int idx, void *arg)
 
 static void proxy_worker_free(void *wctx)
 {
-    free(wctx);
+    struct pworker *pw = wctx;
+    if (pw != NULL && pw->pool != NULL)
+        client_pool_free(pw->pool);
+    free(pw);
 }
 
 static void on_request(hs_req_t *r, void *wctx)
@@ -173,7 +172,7 @@ static void on_request(hs_req_t *r, void *wctx)
     const char *why = "";
     int st = proxy_destination(pc, q, &host, &port, &why);
     if (st != 0) {
-        answer_text(r, st, why);
+        proxy_answer_text(r, st, why);
         return;
     }
     addr_t peer;
@@ -189,14 +188,14 @@ static void on_request(hs_req_t *r, void *wctx)
         log_warn("proxy: denied %.*s %.*s:%u from %s: %s", (int)q->method.len, q->method.p,
                  (int)host.len, host.p, (unsigned)port, a, ar.why);
         snprintf(msg, sizeof msg, "access denied (%s)", ar.why);
-        answer_text(r, 403, msg);
+        proxy_answer_text(r, 403, msg);
         return;
     }
     if (q->method_id == HTTP_M_CONNECT) {
         do_connect(r, pw, host, port);
         return;
     }
-    answer_text(r, 501, "forwarding is not built yet: only CONNECT tunnels work");
+    fwd_request(r, pw, host, port);
 }
 
 const struct hs_handler proxy_handler = {

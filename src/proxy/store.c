@@ -91,7 +91,40 @@ static void obj_free(store_obj_t *o)
     free(o->vkey);
     free(o->head);
     free(o->body);
+    free(o->fields);
     free(o);
+}
+
+/* Splits head into fields ("Name: value\r\n" lines). */
+static int parse_head(store_obj_t *o)
+{
+    size_t n = 0;
+    for (size_t i = 0; i + 1 < o->head_len; i++)
+        if (o->head[i] == '\r' && o->head[i + 1] == '\n')
+            n++;
+    o->fields = calloc(n + 1, sizeof *o->fields);
+    if (o->fields == NULL)
+        return -1;
+    const char *p = o->head, *end = o->head + o->head_len;
+    while (p < end) {
+        const char *eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            eol = end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL && colon > p) {
+            const char *v = colon + 1;
+            const char *ve = eol;
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
+            o->fields[o->nfields].name = slice_make(p, (size_t)(colon - p));
+            o->fields[o->nfields].value = slice_make(v, (size_t)(ve - v));
+            o->nfields++;
+        }
+        p = eol + 2;
+    }
+    return 0;
 }
 
 store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
@@ -110,6 +143,10 @@ store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, 
         return NULL;
     }
     o->head_len = head_len;
+    if (parse_head(o) < 0) {
+        obj_free(o);
+        return NULL;
+    }
     o->status = status;
     o->req_time = req_time;
     o->resp_time = resp_time;

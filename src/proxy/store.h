@@ -42,6 +42,8 @@ typedef struct store_obj {
     int64_t resp_time;      /* response received */
     char *head;             /* end-to-end fields "Name: value\r\n"... */
     size_t head_len;
+    http_field_t *fields;   /* head parsed: slices of head */
+    size_t nfields;
     char *body;
     uint64_t body_len, body_cap;
     int in_index;           /* owned by the store (under its shard lock) */
@@ -66,7 +68,8 @@ store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errle
 void store_close(store_t *s);
 
 /* A new object (refs 1, not in the store) with copies of the strings and
- * head. Returns NULL when out of memory. */
+ * head, whose lines are parsed into fields (a line without ':' is
+ * skipped). Returns NULL when out of memory. */
 store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
                            size_t head_len, int64_t req_time, int64_t resp_time);
 

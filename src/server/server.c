@@ -757,7 +757,7 @@ static void dispatch(struct hs_conn *c)
         conn_fail(c, 413);
         return;
     }
-    if (q->method_id == HTTP_M_UNKNOWN) {
+    if (q->method_id == HTTP_M_UNKNOWN && !w->s->cfg->any_method) {
         conn_fail(c, 501);
         return;
     }
@@ -1563,6 +1563,19 @@ void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *, int, char *, size_t), void *
         r->tunnel_cb = NULL;
         cb(ctx, -1, NULL, 0);
     }
+}
+
+void hs_resp_start_relay(hs_req_t *r, int status)
+{
+    buf_t *b = r->hdr;
+    worker_clock(r->w);
+    buf_reset(b);
+    r->status = status;
+    puts_(b, "HTTP/1.1 ");
+    put_u64(b, (uint64_t)status);
+    puts_(b, " ");
+    puts_(b, http_reason(status));
+    puts_(b, "\r\n");
 }
 
 int hs_peer(hs_req_t *r, addr_t *a)

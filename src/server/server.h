@@ -31,6 +31,7 @@ struct hs_config {
     addr_t listen[HS_MAX_LISTEN];
     int nlisten;
     int verbose;                 /* print "listening on" lines on stderr */
+    int any_method;              /* hand unknown methods to the handler (else 501) */
 };
 
 typedef struct hs_req hs_req_t;
@@ -198,6 +199,10 @@ void hs_stream_abort(hs_req_t *r);
  * leaves first, cb is called with fd -1. Call on a held request, then
  * hs_resume(r). */
 void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *ctx, int fd, char *early, size_t n), void *ctx);
+
+/* hs_resp_start without the engine's Server and Date fields: for a
+ * response relayed from elsewhere (a proxy), which keeps the origin's. */
+void hs_resp_start_relay(hs_req_t *r, int status);
 
 /* The client's address (for firewall rules). Returns 0 or -errno. */
 int hs_peer(hs_req_t *r, addr_t *a);

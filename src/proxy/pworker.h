@@ -1,0 +1,23 @@
+/* pworker.h - what the proxy's modules share per worker thread (private
+ * to src/proxy). */
+#ifndef PORTICO_PROXY_PWORKER_H
+#define PORTICO_PROXY_PWORKER_H
+
+#include "client/client.h"
+#include "core/loop.h"
+#include "proxy/proxy.h"
+
+struct pworker {
+    const struct proxy_config *pc;
+    loop_t *loop;              /* set at the first request */
+    client_pool_t *pool;       /* upstream connections; made with loop */
+};
+
+/* Forwards an allowed, non-CONNECT request (fwd.c): cache, upstream,
+ * streaming back. host and port are the destination. */
+void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port);
+
+/* A plain-text answer "portico proxy: STATUS REASON: why". */
+void proxy_answer_text(hs_req_t *r, int status, const char *why);
+
+#endif
