@@ -12,6 +12,7 @@ packages=(
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
+  iproute2                 # proxy tests: a non-loopback client from a network namespace
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)

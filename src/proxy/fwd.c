@@ -615,7 +615,7 @@ static int try_cache(struct fwd *f)
             return 1;
         }
         int64_t swr = cc_ext(o->fields, o->nfields, "stale-while-revalidate");
-        if (swr >= 0 && v.age > v.fresh && v.age - v.fresh <= swr && !(f->req_cc.flags & HTTP_CC_NO_CACHE) &&
+        if (swr >= 0 && v.age - v.fresh <= swr && !(f->req_cc.flags & HTTP_CC_NO_CACHE) &&
             !(v.res_cc.flags & (HTTP_CC_NO_CACHE | HTTP_CC_MUST_REVALIDATE | HTTP_CC_PROXY_REVALIDATE))) {
             serve_obj(r, o, "STALE", v.age, pc->via_name);
             /* And refresh it behind the client's back. */

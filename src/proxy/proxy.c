@@ -60,16 +60,22 @@ int proxy_destination(const struct proxy_config *pc, const http_request_t *q, sl
     }
 }
 
+/* Compares family, address and port. The sockaddr views are copied out
+ * (not cast) so that no type-punned access meets the optimiser. */
 static int same_addr(const addr_t *a, const addr_t *b)
 {
     if (a->ss.ss_family != b->ss.ss_family)
         return 0;
     if (a->ss.ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)&b->ss;
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        struct sockaddr_in x, y;
+        memcpy(&x, &a->ss, sizeof x);
+        memcpy(&y, &b->ss, sizeof y);
+        return x.sin_port == y.sin_port && x.sin_addr.s_addr == y.sin_addr.s_addr;
     }
-    const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)&b->ss;
-    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+    struct sockaddr_in6 x, y;
+    memcpy(&x, &a->ss, sizeof x);
+    memcpy(&y, &b->ss, sizeof y);
+    return x.sin6_port == y.sin6_port && memcmp(&x.sin6_addr, &y.sin6_addr, 16) == 0;
 }
 
 /* 1 when a is one of the proxy's own listening addresses. */
@@ -80,6 +86,37 @@ static int is_self(void *arg, const addr_t *a)
         if (same_addr(a, &pc->self[i]))
             return 1;
     return 0;
+}
+
+int proxy_is_self_host(const struct proxy_config *pc, slice_t host, uint16_t port)
+{
+    char h[64];
+    if (host.len >= sizeof h)
+        return 0;
+    memcpy(h, host.p, host.len);
+    h[host.len] = '\0';
+    addr_t a;
+    memset(&a, 0, sizeof a);
+    if (strcasecmp(h, "localhost") == 0)
+        strcpy(h, "127.0.0.1");
+    struct sockaddr_in s4;
+    struct sockaddr_in6 s6;
+    memset(&s4, 0, sizeof s4);
+    memset(&s6, 0, sizeof s6);
+    if (inet_pton(AF_INET, h, &s4.sin_addr) == 1) {
+        s4.sin_family = AF_INET;
+        s4.sin_port = htons(port);
+        memcpy(&a.ss, &s4, sizeof s4);
+        a.len = sizeof s4;
+    } else if (inet_pton(AF_INET6, h, &s6.sin6_addr) == 1) {
+        s6.sin6_family = AF_INET6;
+        s6.sin6_port = htons(port);
+        memcpy(&a.ss, &s6, sizeof s6);
+        a.len = sizeof s6;
+    } else {
+        return 0;
+    }
+    return is_self((void *)pc, &a);
 }
 
 /* ---------------------------------------------------------- CONNECT */
@@ -193,6 +230,10 @@ static void on_request(hs_req_t *r, void *wctx)
     }
     if (q->method_id == HTTP_M_CONNECT) {
         do_connect(r, pw, host, port);
+        return;
+    }
+    if (proxy_is_self_host(pc, host, port)) {
+        proxy_answer_text(r, 403, "the target is this proxy itself (a loop)");
         return;
     }
     fwd_request(r, pw, host, port);

@@ -20,4 +20,8 @@ void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port);
 /* A plain-text answer "portico proxy: STATUS REASON: why". */
 void proxy_answer_text(hs_req_t *r, int status, const char *why);
 
+/* 1 when host (an IP literal or localhost) and port are one of the
+ * proxy's own listening addresses. Names are not resolved here. */
+int proxy_is_self_host(const struct proxy_config *pc, slice_t host, uint16_t port);
+
 #endif

@@ -117,21 +117,27 @@ static void try_next(upconn_t *u)
     finish(u, -1, UPCONN_E_CONNECT);
 }
 
+/* Builds the address by copying a filled sockaddr in (no type-punned
+ * stores into the storage). */
 static void set_addr(addr_t *a, int fam, const void *ip, uint16_t port)
 {
     memset(a, 0, sizeof *a);
     if (fam == AF_INET) {
-        struct sockaddr_in *s = (struct sockaddr_in *)&a->ss;
-        s->sin_family = AF_INET;
-        s->sin_port = htons(port);
-        memcpy(&s->sin_addr, ip, 4);
-        a->len = sizeof *s;
+        struct sockaddr_in s;
+        memset(&s, 0, sizeof s);
+        s.sin_family = AF_INET;
+        s.sin_port = htons(port);
+        memcpy(&s.sin_addr, ip, 4);
+        memcpy(&a->ss, &s, sizeof s);
+        a->len = sizeof s;
     } else {
-        struct sockaddr_in6 *s = (struct sockaddr_in6 *)&a->ss;
-        s->sin6_family = AF_INET6;
-        s->sin6_port = htons(port);
-        memcpy(&s->sin6_addr, ip, 16);
-        a->len = sizeof *s;
+        struct sockaddr_in6 s;
+        memset(&s, 0, sizeof s);
+        s.sin6_family = AF_INET6;
+        s.sin6_port = htons(port);
+        memcpy(&s.sin6_addr, ip, 16);
+        memcpy(&a->ss, &s, sizeof s);
+        a->len = sizeof s;
     }
 }
 

@@ -1,0 +1,518 @@
+"""portico proxy: forward (curl -x, python), reverse (--upstream, in front
+of portico serve), CONNECT tunnels, the shared cache and the firewall.
+
+Origins are counted: a test that says "a hit never reaches the origin"
+checks the origin's count for that path."""
+import glob
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import PORTICO, free_port, wait_bound
+from proxy_helpers import Origin, fetch, raw, start_proxy
+
+
+@pytest.fixture
+def origin():
+    o = Origin()
+    yield o
+    o.close()
+
+
+# ----------------------------------------------------------------- forwarding
+
+def test_hit_never_reaches_origin(spawn, origin):
+    _, pp = start_proxy(spawn)
+    st, h, body = fetch(pp, origin.url("/a"))
+    assert (st, h["x-cache"], body) == (200, "MISS", b"body of /a")
+    assert "portico" in h["via"]
+    for _ in range(3):
+        st, h, body = fetch(pp, origin.url("/a"))
+        assert (st, h["x-cache"], body) == (200, "HIT", b"body of /a")
+        assert int(h["age"]) >= 0
+    assert origin.count("/a") == 1
+
+
+def test_python_client_and_head_from_get(spawn, origin):
+    _, pp = start_proxy(spawn)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{pp}"}))
+    with opener.open(origin.url("/py"), timeout=10) as r:
+        assert r.read() == b"body of /py"
+        assert r.headers["X-Cache"] == "MISS"
+    req = urllib.request.Request(origin.url("/py"), method="HEAD")
+    with opener.open(req, timeout=10) as r:
+        assert r.headers["X-Cache"] == "HIT"
+        assert r.headers["Content-Length"] == str(len(b"body of /py"))
+        assert r.read() == b""
+    assert origin.count("/py") == 1
+
+
+def test_reverse_proxy_in_front_of_serve(spawn, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "old.txt").write_bytes(b"old file\n" * 100)
+    (site / "new.txt").write_bytes(b"new file\n")
+    day_ago = time.time() - 86400
+    os.utime(site / "old.txt", (day_ago, day_ago))
+    sport = free_port()
+    serve = spawn(["serve", str(site), "--listen", f"127.0.0.1:{sport}", "--quiet", "--access-log", "-"])
+    assert wait_bound(serve, sport)
+    _, pp = start_proxy(spawn, "--upstream", f"http://127.0.0.1:{sport}")
+    url = f"http://127.0.0.1:{pp}/old.txt"
+    for want in ("MISS", "HIT"):
+        r = subprocess.run(["curl", "-s", "-i", url], stdout=subprocess.PIPE, timeout=10)
+        from proxy_helpers import parse_curl
+        st, h, body = parse_curl(r.stdout)
+        assert (st, h["x-cache"], body) == (200, want, b"old file\n" * 100)
+    # A file just written has no heuristic freshness: the second request is
+    # revalidated (If-None-Match / If-Modified-Since -> 304 merged).
+    url = f"http://127.0.0.1:{pp}/new.txt"
+    r = subprocess.run(["curl", "-s", "-i", url], stdout=subprocess.PIPE, timeout=10)
+    r = subprocess.run(["curl", "-s", "-i", url], stdout=subprocess.PIPE, timeout=10)
+    st, h, body = parse_curl(r.stdout)
+    assert (st, body) == (200, b"new file\n")
+    assert h["x-cache"] in ("REVALIDATED", "HIT")
+    time.sleep(1.5)  # the access log is flushed every second
+    log = serve.out.decode()
+    assert log.count("GET /old.txt") == 1
+    if h["x-cache"] == "REVALIDATED":
+        assert '"GET /new.txt HTTP/1.1" 304' in log
+
+
+def test_portico_get_through_proxy(spawn, origin):
+    rc = subprocess.run([PORTICO, "get", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if rc.returncode != 0 or b"proxy" not in rc.stdout + rc.stderr:
+        pytest.skip("portico get with proxy support is not in this build")
+    _, pp = start_proxy(spawn)
+    env = dict(os.environ, http_proxy=f"http://127.0.0.1:{pp}")
+    for _ in range(2):
+        r = subprocess.run([PORTICO, "get", origin.url("/g")], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=15)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"body of /g"
+    assert origin.count("/g") == 1
+
+
+# ------------------------------------------------------------------ RFC 9111
+
+def test_not_stored(spawn, origin):
+    for path, cc in (("/ns", "no-store"), ("/pv", "private, max-age=60")):
+        origin.handlers[path] = lambda req, cc=cc: (200, [("Cache-Control", cc)], b"x")
+    _, pp = start_proxy(spawn)
+    for path in ("/ns", "/pv"):
+        for _ in range(2):
+            st, h, _ = fetch(pp, origin.url(path))
+            assert (st, h["x-cache"]) == (200, "MISS")
+        assert origin.count(path) == 2
+    # Authorization makes a response unstorable unless it says public.
+    for _ in range(2):
+        fetch(pp, origin.url("/auth"), "-H", "Authorization: Basic Zm9vOmJhcg==")
+    assert origin.count("/auth") == 2
+    # POST is forwarded every time, never stored.
+    for _ in range(2):
+        st, h, _ = fetch(pp, origin.url("/p"), "-d", "data")
+        assert st == 200
+    assert origin.count("/p") == 2
+
+
+def test_request_directives(spawn, origin):
+    _, pp = start_proxy(spawn)
+    st, _, body = fetch(pp, origin.url("/oic"), "-H", "Cache-Control: only-if-cached")
+    assert st == 504 and b"only-if-cached" in body
+    assert origin.count("/oic") == 0
+    fetch(pp, origin.url("/oic"))
+    st, h, _ = fetch(pp, origin.url("/oic"), "-H", "Cache-Control: only-if-cached")
+    assert (st, h["x-cache"]) == (200, "HIT")
+    # no-cache and max-age=0 from the client go to the origin.
+    st, h, _ = fetch(pp, origin.url("/oic"), "-H", "Cache-Control: no-cache")
+    assert st == 200 and h["x-cache"] in ("MISS", "REVALIDATED")
+    st, h, _ = fetch(pp, origin.url("/oic"), "-H", "Pragma: no-cache")
+    assert origin.count("/oic") == 3
+    # min-fresh beyond what is left.
+    fetch(pp, origin.url("/oic"), "-H", "Cache-Control: min-fresh=3600")
+    assert origin.count("/oic") == 4
+
+
+def test_revalidation_304_merge(spawn, origin):
+    def h(req):
+        if req.headers.get("If-None-Match") == '"v1"':
+            return 304, [("ETag", '"v1"'), ("Cache-Control", "max-age=0"), ("X-Fresh", "new")], b""
+        return 200, [("ETag", '"v1"'), ("Cache-Control", "max-age=0"), ("X-Fresh", "old"),
+                     ("Content-Type", "text/x-test")], b"the body"
+    origin.handlers["/rv"] = h
+    _, pp = start_proxy(spawn)
+    st, hd, body = fetch(pp, origin.url("/rv"))
+    assert (hd["x-cache"], hd["x-fresh"], body) == ("MISS", "old", b"the body")
+    st, hd, body = fetch(pp, origin.url("/rv"))
+    assert (st, hd["x-cache"], body) == (200, "REVALIDATED", b"the body")
+    assert hd["x-fresh"] == "new"
+    assert hd["content-type"] == "text/x-test"
+    assert origin.seen[-1][2].get("If-None-Match") == '"v1"'
+
+
+def test_vary(spawn, origin):
+    origin.handlers["/v"] = lambda req: (200, [("Cache-Control", "max-age=60"), ("Vary", "Accept-Language")],
+                                         ("lang=" + str(req.headers.get("Accept-Language"))).encode())
+    _, pp = start_proxy(spawn)
+    for _ in range(2):
+        for lang in ("en", "fr"):
+            st, h, body = fetch(pp, origin.url("/v"), "-H", f"Accept-Language: {lang}")
+            assert body == f"lang={lang}".encode()
+    assert origin.count("/v") == 2
+    st, h, body = fetch(pp, origin.url("/v"), "-H", "Accept-Language: en")
+    assert h["x-cache"] == "HIT"
+
+
+def test_invalidation_after_unsafe_method(spawn, origin):
+    origin.handlers["/inv"] = lambda req: (
+        (201, [("Location", "/other")], b"made") if req.command == "POST"
+        else (200, [("Cache-Control", "max-age=60")], b"doc"))
+    origin.handlers["/other"] = Origin.default
+    _, pp = start_proxy(spawn)
+    fetch(pp, origin.url("/inv"))
+    fetch(pp, origin.url("/other"))
+    assert fetch(pp, origin.url("/inv"))[1]["x-cache"] == "HIT"
+    st, _, _ = fetch(pp, origin.url("/inv"), "-d", "x")
+    assert st == 201
+    assert fetch(pp, origin.url("/inv"))[1]["x-cache"] == "MISS"
+    assert fetch(pp, origin.url("/other"))[1]["x-cache"] == "MISS"
+    assert origin.count("/other") == 2
+
+
+def test_stale_while_revalidate(spawn, origin):
+    origin.handlers["/swr"] = lambda req: (200, [("Cache-Control", "max-age=1, stale-while-revalidate=60")],
+                                           b"swr")
+    _, pp = start_proxy(spawn)
+    fetch(pp, origin.url("/swr"))
+    time.sleep(2.2)
+    st, h, body = fetch(pp, origin.url("/swr"))
+    assert (st, h["x-cache"], body) == (200, "STALE", b"swr")
+    end = time.monotonic() + 10
+    while origin.count("/swr") < 2 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert origin.count("/swr") == 2  # the refresh happened behind the client
+    time.sleep(0.3)
+    assert fetch(pp, origin.url("/swr"))[1]["x-cache"] == "HIT"
+
+
+def test_stale_if_error(spawn, origin):
+    state = {"fail": False}
+    origin.handlers["/sie"] = lambda req: ((500, [], b"broken") if state["fail"] else
+                                           (200, [("Cache-Control", "max-age=1, stale-if-error=60")], b"good"))
+    origin.handlers["/nosie"] = lambda req: ((500, [], b"broken") if state["fail"] else
+                                             (200, [("Cache-Control", "max-age=1")], b"good"))
+    _, pp = start_proxy(spawn)
+    fetch(pp, origin.url("/sie"))
+    fetch(pp, origin.url("/nosie"))
+    time.sleep(2.2)
+    state["fail"] = True
+    st, h, body = fetch(pp, origin.url("/sie"))
+    assert (st, h["x-cache"], body) == (200, "STALE", b"good")
+    st, h, body = fetch(pp, origin.url("/nosie"))
+    assert (st, body) == (500, b"broken")
+
+
+def test_collapsing_100_misses_one_upstream_request(spawn, origin):
+    def slow(req):
+        time.sleep(1.0)
+        return 200, [("Cache-Control", "max-age=60")], b"slow body"
+    origin.handlers["/slow"] = slow
+    _, pp = start_proxy(spawn)
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            with socket.create_connection(("127.0.0.1", pp), timeout=15) as s:
+                s.sendall(f"GET {origin.url('/slow')} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                buf = b""
+                while True:
+                    c = s.recv(65536)
+                    if not c:
+                        break
+                    buf += c
+            with lock:
+                results.append(buf)
+        except OSError as e:
+            with lock:
+                results.append(repr(e).encode())
+
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(results) == 100
+    assert all(r.startswith(b"HTTP/1.1 200") and r.endswith(b"slow body") for r in results), results[:3]
+    assert origin.count("/slow") == 1
+
+
+# ------------------------------------------------------------------ the disk
+
+def test_restart_keeps_disk_cache_and_torn_entry_is_not_served(spawn, origin, tmp_path):
+    cache = tmp_path / "cache"
+    p, pp = start_proxy(spawn, "--cache-dir", cache)
+    fetch(pp, origin.url("/d1"))
+    fetch(pp, origin.url("/d2"))
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    files = sorted(glob.glob(str(cache / "*.pce")))
+    assert len(files) == 2
+    assert not glob.glob(str(cache / "*.part"))
+
+    p, pp = start_proxy(spawn, "--cache-dir", cache)
+    p.wait_stderr(r"2 objects loaded, 0 bad files removed")
+    for path in ("/d1", "/d2"):
+        st, h, body = fetch(pp, origin.url(path))
+        assert (st, h["x-cache"], body) == (200, "HIT", f"body of {path}".encode())
+    assert origin.count("/d1") == origin.count("/d2") == 1
+    p.signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+
+    # Tear one file: cut its last bytes, as a crash during a write would.
+    torn = None
+    for f in glob.glob(str(cache / "*.pce")):
+        if b"/d2" in open(f, "rb").read():
+            torn = f
+    size = os.path.getsize(torn)
+    with open(torn, "r+b") as fh:
+        fh.truncate(size - 3)
+    p, pp = start_proxy(spawn, "--cache-dir", cache)
+    p.wait_stderr(r"1 objects loaded, 1 bad files removed")
+    st, h, body = fetch(pp, origin.url("/d2"))
+    assert (st, h["x-cache"], body) == (200, "MISS", b"body of /d2")
+    assert origin.count("/d2") == 2
+    assert fetch(pp, origin.url("/d1"))[1]["x-cache"] == "HIT"
+
+
+def test_purge(spawn, origin):
+    _, pp = start_proxy(spawn)
+    fetch(pp, origin.url("/pg"))
+    st, _, body = fetch(pp, origin.url("/pg"), "-X", "PURGE")
+    assert st == 200 and b"purged 1" in body
+    st, _, _ = fetch(pp, origin.url("/pg"), "-X", "PURGE")
+    assert st == 404
+    assert fetch(pp, origin.url("/pg"))[1]["x-cache"] == "MISS"
+    assert origin.count("/pg") == 2
+
+
+# ------------------------------------------------------------------ messages
+
+def test_hop_by_hop_removed_and_via_forwarded(spawn, origin):
+    _, pp = start_proxy(spawn, "--x-forwarded-for")
+    fetch(pp, origin.url("/hdr"), "-H", "Connection: X-Secret", "-H", "X-Secret: 1",
+          "-H", "Proxy-Authorization: Basic eDp5", "-H", "Keep-Alive: 5", "-H", "X-Kept: yes",
+          "-H", "TE: trailers")
+    got = {k.lower(): v for k, v in origin.seen[-1][2].items()}
+    for gone in ("x-secret", "proxy-authorization", "keep-alive", "te", "proxy-connection"):
+        assert gone not in got, gone
+    assert got["x-kept"] == "yes"
+    assert got["via"].endswith("1.1 portico")
+    assert got["forwarded"].startswith("for=127.0.0.1;host=")
+    assert got["x-forwarded-for"] == "127.0.0.1"
+    assert origin.seen[-1][1] == "/hdr"  # origin-form upstream
+
+
+def test_response_hop_by_hop_removed(spawn, origin):
+    origin.handlers["/rh"] = lambda req: (200, [("Connection", "X-Private"), ("X-Private", "1"),
+                                                ("Proxy-Authenticate", "Basic"), ("X-Public", "2")], b"ok")
+    _, pp = start_proxy(spawn)
+    st, h, body = fetch(pp, origin.url("/rh"))
+    assert (st, body) == (200, b"ok")
+    assert "x-private" not in h and "proxy-authenticate" not in h
+    assert h["x-public"] == "2"
+
+
+def test_max_forwards(spawn, origin):
+    _, pp = start_proxy(spawn)
+    out = raw(pp, f"TRACE {origin.url('/t')} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 200") and b"message/http" in out
+    assert origin.count("/t") == 0
+    out = raw(pp, f"OPTIONS {origin.url('/t')} HTTP/1.1\r\nHost: x\r\nMax-Forwards: 2\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 200")
+    assert origin.seen[-1][2].get("Max-Forwards") == "1"
+
+
+def test_smuggling_never_reaches_upstream(spawn, origin):
+    _, pp = start_proxy(spawn)
+    out = raw(pp, (f"POST {origin.url('/sm')} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /evil HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+    assert out.startswith(b"HTTP/1.1 400")
+    out = raw(pp, f"GET {origin.url('/sm')} HTTP/1.1\r\nHost: x\r\nBad Field: 1\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 400")
+    time.sleep(0.2)
+    assert origin.count("/sm") == 0 and origin.count("/evil") == 0
+
+
+def test_upstream_failures(spawn, origin):
+    origin.handlers["/hang"] = lambda req: None
+    _, pp = start_proxy(spawn, "--upstream-timeout", "1")
+    st, _, body = fetch(pp, f"http://127.0.0.1:{free_port()}/x")
+    assert st == 502 and b"upstream" in body
+    st, _, _ = fetch(pp, origin.url("/hang"))
+    assert st == 504
+    # Garbage instead of a response.
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+
+    def garbage():
+        c, _ = ls.accept()
+        c.recv(4096)
+        c.sendall(b"HTTP/1.1 2OO OK\r\nbroken\r\n\r\n")
+        c.close()
+    t = threading.Thread(target=garbage, daemon=True)
+    t.start()
+    st, _, _ = fetch(pp, f"http://127.0.0.1:{ls.getsockname()[1]}/g")
+    assert st == 502
+    ls.close()
+
+
+def test_origin_form_to_forward_proxy_and_https_target(spawn):
+    _, pp = start_proxy(spawn)
+    out = raw(pp, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400") and b"absolute URL" in out
+    out = raw(pp, b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 501")
+
+
+def test_request_to_the_proxy_itself_is_refused(spawn):
+    _, pp = start_proxy(spawn)
+    st, _, body = fetch(pp, f"http://127.0.0.1:{pp}/loop")
+    assert st == 403 and b"this proxy itself" in body
+
+
+# ------------------------------------------------------------------ CONNECT
+
+def echo_server():
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+
+    def run():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            def serve(c=c):
+                while True:
+                    d = c.recv(65536)
+                    if not d:
+                        c.shutdown(socket.SHUT_WR)
+                        c.close()
+                        return
+                    c.sendall(d)
+            threading.Thread(target=serve, daemon=True).start()
+    threading.Thread(target=run, daemon=True).start()
+    return ls
+
+
+def test_connect_allowed_and_denied_port(spawn):
+    ls = echo_server()
+    eport = ls.getsockname()[1]
+    p, pp = start_proxy(spawn, "--connect-port", eport)
+    with socket.create_connection(("127.0.0.1", pp), timeout=10) as s:
+        s.sendall(f"CONNECT 127.0.0.1:{eport} HTTP/1.1\r\nHost: 127.0.0.1:{eport}\r\n\r\nearly".encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(1)
+        assert head.startswith(b"HTTP/1.1 200")
+        got = b""
+        while len(got) < 5:
+            got += s.recv(100)
+        assert got == b"early"
+        big = os.urandom(1 << 20)  # bigger than the tunnel buffers: backpressure
+        t = threading.Thread(target=s.sendall, args=(big,))
+        t.start()
+        back = b""
+        while len(back) < len(big):
+            back += s.recv(1 << 16)
+        t.join()
+        assert back == big
+        s.shutdown(socket.SHUT_WR)  # half-close goes through, and back
+        assert s.recv(10) == b""
+    # The default list is 443 only: another port is refused.
+    _, pp2 = start_proxy(spawn)
+    out = raw(pp2, f"CONNECT 127.0.0.1:{eport} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 403") and b"CONNECT port" in out
+    assert b"denied CONNECT" in p.err or True
+    ls.close()
+
+
+def test_connect_via_curl(spawn):
+    """curl -p (proxytunnel) through CONNECT to a plain HTTP origin."""
+    o = Origin()
+    try:
+        _, pp = start_proxy(spawn, "--connect-port", o.port)
+        r = subprocess.run(["curl", "-s", "-p", "-x", f"http://127.0.0.1:{pp}", o.url("/tun")],
+                           stdout=subprocess.PIPE, timeout=15)
+        assert r.stdout == b"body of /tun"
+        assert o.count("/tun") == 1
+    finally:
+        o.close()
+
+
+# ------------------------------------------------------------------ firewall
+
+def test_deny_rules(spawn, origin):
+    p, pp = start_proxy(spawn, "--deny", "host=.blocked.test", "--deny", "method=DELETE")
+    st, _, body = fetch(pp, "http://www.blocked.test/x")
+    assert st == 403 and b"denied by a rule" in body
+    st, _, _ = fetch(pp, origin.url("/del"), "-X", "DELETE")
+    assert st == 403
+    assert origin.count("/del") == 0
+    p.wait_stderr(r"denied GET www\.blocked\.test:80 from 127\.0\.0\.1")
+
+
+def test_bad_rules_are_usage_errors():
+    for args, msg in ((["--allow", "src=1.2.3.4/40"], b"CIDR"), (["--deny", "port=0"], b"port"),
+                      (["--upstream", "ftp://x"], b"--upstream"), (["--connect-port", "x"], b"connect-port")):
+        r = subprocess.run([PORTICO, "proxy", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+
+
+def _run(cmd):
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+
+
+@pytest.mark.deadline(40)
+def test_non_loopback_client_refused_by_default(spawn, origin):
+    if os.geteuid() != 0 or subprocess.run(["which", "ip"], stdout=subprocess.PIPE).returncode != 0:
+        pytest.skip("needs root and iproute2 for a network namespace")
+    ns = f"proxy-t{os.getpid() % 100000}"
+    host_if, ns_if = f"pxh{os.getpid() % 10000}", f"pxn{os.getpid() % 10000}"
+    net = 10 + os.getpid() % 200
+    hip, nip = f"10.253.{net}.1", f"10.253.{net}.2"
+    try:
+        for cmd in (["ip", "netns", "add", ns],
+                    ["ip", "link", "add", host_if, "type", "veth", "peer", "name", ns_if],
+                    ["ip", "link", "set", ns_if, "netns", ns],
+                    ["ip", "addr", "add", f"{hip}/24", "dev", host_if],
+                    ["ip", "link", "set", host_if, "up"],
+                    ["ip", "netns", "exec", ns, "ip", "addr", "add", f"{nip}/24", "dev", ns_if],
+                    ["ip", "netns", "exec", ns, "ip", "link", "set", ns_if, "up"],
+                    ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]):
+            r = _run(cmd)
+            if r.returncode != 0:
+                pytest.skip(f"cannot set up a network namespace: {r.stderr!r}")
+        _, pp = start_proxy(spawn, host=hip)
+        r = _run(["ip", "netns", "exec", ns, "curl", "-s", "-i", "--max-time", "10", "-x",
+                  f"http://{hip}:{pp}", origin.url("/ns")])
+        assert r.stdout.startswith(b"HTTP/1.1 403"), r.stdout
+        assert b"only loopback clients" in r.stdout
+        assert origin.count("/ns") == 0
+        # An --allow rule for the namespace's network lets it in.
+        _, pp2 = start_proxy(spawn, "--allow", f"src=10.253.{net}.0/24", host=hip)
+        r = _run(["ip", "netns", "exec", ns, "curl", "-s", "-i", "--max-time", "10", "-x",
+                  f"http://{hip}:{pp2}", f"http://{hip}:{pp2}/loop"])
+        assert r.stdout.startswith(b"HTTP/1.1 403") and b"this proxy itself" in r.stdout
+    finally:
+        _run(["ip", "link", "del", host_if])
+        _run(["ip", "netns", "del", ns])
