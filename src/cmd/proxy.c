@@ -5,7 +5,6 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/loop.h"
-#include "core/tpool.h"
 #include "core/workers.h"
 #include "dns/conf.h"
 #include "proxy/acl.h"
@@ -379,6 +378,8 @@ int cmd_proxy(int argc, char **argv)
         cmd_error("proxy", "warning: reading the resolver configuration: %s", strerror(-dr));
     o.pc.dns = &dns;
 
+    /* Before any thread (the store's writer) exists, so all inherit it. */
+    loop_block_signals();
     store_t *store = NULL;
     if (o.cache_mem > 0) {
         char err[512];
@@ -401,12 +402,9 @@ int cmd_proxy(int argc, char **argv)
         return EXIT_USAGE;
     }
     o.pc.store = store;
-    tpool_t *tp = NULL;
     if (store != NULL) {
         o.pc.collapse = collapse_new();
-        if (o.cache_dir != NULL)
-            tp = tpool_new(1);
-        if (o.pc.collapse == NULL || (o.cache_dir != NULL && tp == NULL)) {
+        if (o.pc.collapse == NULL) {
             cmd_error("proxy", "out of memory");
             store_close(store);
             collapse_free(o.pc.collapse);
@@ -414,7 +412,6 @@ int cmd_proxy(int argc, char **argv)
             log_close();
             return 1;
         }
-        o.pc.tpool = tp;
     }
     o.pc.max_body = o.hs.lim.max_body;
     o.hs.any_method = 1; /* extension methods are forwarded; PURGE is ours */
@@ -431,7 +428,6 @@ int cmd_proxy(int argc, char **argv)
     }
     loop_block_signals();
     rc = hs_run(&o.hs, &proxy_handler, &o.pc);
-    tpool_free(tp);
     collapse_free(o.pc.collapse);
     store_close(store);
     dns_conf_dispose(&dns);

@@ -4,7 +4,6 @@
  * stale-if-error (RFC 5861), request collapsing, invalidation after unsafe
  * methods, and the response streamed back while it is stored. */
 #include "core/log.h"
-#include "core/tpool.h"
 #include "http/cachectl.h"
 #include "http/date.h"
 #include "http/status.h"
@@ -186,48 +185,11 @@ static void serve_obj(hs_req_t *r, const store_obj_t *o, const char *xcache, int
 
 /* ------------------------------------------------------------ disk */
 
-struct pjob {
-    store_t *s;
-    store_obj_t *o;     /* NULL: sweep only */
-};
-
-static void persist_work(void *arg)
-{
-    struct pjob *j = arg;
-    if (j->o != NULL) {
-        int rc = store_persist(j->s, j->o);
-        if (rc < 0)
-            log_warn("proxy: cannot write a cache file: %s", strerror(-rc));
-    }
-    store_sweep(j->s);
-}
-
-static void persist_done(loop_t *l, void *arg)
-{
-    (void)l;
-    struct pjob *j = arg;
-    store_obj_release(j->o);
-    free(j);
-}
-
-/* Writes o to the cache directory (or only deletes what left the store)
- * on the disk pool. */
+/* Writes o to the cache directory (o NULL: only deletes the files of what
+ * left the store), on the store's writer thread. */
 static void persist(struct pworker *pw, store_obj_t *o)
 {
-    const struct proxy_config *pc = pw->pc;
-    if (!store_has_dir(pc->store) || pc->tpool == NULL)
-        return;
-    struct pjob *j = malloc(sizeof *j);
-    if (j == NULL)
-        return;
-    j->s = pc->store;
-    j->o = o;
-    if (o != NULL)
-        store_obj_ref(o);
-    if (tpool_submit(pc->tpool, pw->loop, persist_work, persist_done, j) < 0) {
-        store_obj_release(o);
-        free(j);
-    }
+    store_persist_async(pw->pc->store, o);
 }
 
 /* ------------------------------------------------------------ upstream */

@@ -30,7 +30,6 @@ struct proxy_config {
     char up_authority[HOST_MAX + 8]; /* Host field for the upstream */
     store_t *store;                  /* NULL: no cache */
     struct collapse *collapse;       /* request collapsing (with store) */
-    struct tpool *tpool;             /* disk jobs of the store */
     uint64_t max_object;
     uint64_t max_body;               /* request bodies are read whole: 413 beyond */
     uint32_t connect_timeout_ms;

@@ -44,8 +44,19 @@ struct shard {
     uint64_t bytes, objects, evicted;
 };
 
+struct wjob {
+    struct wjob *next;
+    store_obj_t *o;
+};
+
 struct store {
     struct shard shards[PROXY_STORE_SHARDS];
+    /* The writer thread (with a directory). */
+    pthread_t writer;
+    int writer_on, writer_stop;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcond;
+    struct wjob *whead, **wtail;
     uint64_t shard_limit;
     char *dir;
     int dirfd;
@@ -565,7 +576,8 @@ static int load_dir(store_t *s, char *err, size_t errlen)
     closedir(d);
     if (maxgen > atomic_load(&s->gen))
         atomic_store(&s->gen, maxgen);
-    qsort(objs, n, sizeof *objs, newest_first);
+    if (n > 1)
+        qsort(objs, n, sizeof *objs, newest_first);
     for (size_t i = 0; i < n; i++) {
         store_obj_t *o = objs[i];
         /* An older copy of the same variant, or one that no longer fits,
@@ -584,6 +596,53 @@ static int load_dir(store_t *s, char *err, size_t errlen)
     return 0;
 }
 
+/* ------------------------------------------------------------ writer */
+
+static void *writer_main(void *arg)
+{
+    store_t *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->wmu);
+        while (s->whead == NULL && !s->writer_stop)
+            pthread_cond_wait(&s->wcond, &s->wmu);
+        struct wjob *j = s->whead;
+        if (j != NULL) {
+            s->whead = j->next;
+            if (s->whead == NULL)
+                s->wtail = &s->whead;
+        }
+        pthread_mutex_unlock(&s->wmu);
+        if (j == NULL)
+            return NULL; /* stopping, and the queue is empty */
+        if (j->o != NULL) {
+            int rc = store_persist(s, j->o);
+            if (rc < 0)
+                fprintf(stderr, "portico proxy: cannot write a cache file: %s\n", strerror(-rc));
+            store_obj_release(j->o);
+        }
+        store_sweep(s);
+        free(j);
+    }
+}
+
+void store_persist_async(store_t *s, store_obj_t *o)
+{
+    if (!s->writer_on)
+        return;
+    struct wjob *j = malloc(sizeof *j);
+    if (j == NULL)
+        return; /* the object stays in memory only */
+    j->next = NULL;
+    j->o = o;
+    if (o != NULL)
+        store_obj_ref(o);
+    pthread_mutex_lock(&s->wmu);
+    *s->wtail = j;
+    s->wtail = &j->next;
+    pthread_cond_signal(&s->wcond);
+    pthread_mutex_unlock(&s->wmu);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errlen)
@@ -596,6 +655,9 @@ store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errle
     for (unsigned i = 0; i < PROXY_STORE_SHARDS; i++)
         pthread_mutex_init(&s->shards[i].mu, NULL);
     pthread_mutex_init(&s->grave_mu, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcond, NULL);
+    s->wtail = &s->whead;
     s->shard_limit = mem_limit / PROXY_STORE_SHARDS;
     s->dirfd = -1;
     atomic_init(&s->gen, 1);
@@ -612,6 +674,12 @@ store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errle
         }
         if (load_dir(s, err, errlen) < 0)
             goto fail;
+        int rc = pthread_create(&s->writer, NULL, writer_main, s);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start the cache writer thread: %s", strerror(rc));
+            goto fail;
+        }
+        s->writer_on = 1;
     }
     return s;
 fail:
@@ -623,6 +691,15 @@ void store_close(store_t *s)
 {
     if (s == NULL)
         return;
+    if (s->writer_on) {
+        pthread_mutex_lock(&s->wmu);
+        s->writer_stop = 1;
+        pthread_cond_signal(&s->wcond);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->writer, NULL);
+    }
+    pthread_mutex_destroy(&s->wmu);
+    pthread_cond_destroy(&s->wcond);
     for (unsigned i = 0; i < PROXY_STORE_SHARDS; i++) {
         struct shard *sh = &s->shards[i];
         while (sh->lru_head != NULL) {

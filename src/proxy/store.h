@@ -103,6 +103,12 @@ int store_persist(store_t *s, store_obj_t *o);
 /* Deletes the files queued for deletion (blocking). */
 void store_sweep(store_t *s);
 
+/* Queues o (a reference is taken) for store_persist on the store's own
+ * writer thread, which sweeps after each job; o NULL queues a sweep only.
+ * Never blocks: for the event loop. A no-op without a directory.
+ * store_close() waits for the queue to drain. */
+void store_persist_async(store_t *s, store_obj_t *o);
+
 /* The file name an object has in the directory: "<16 hex>-<16 hex>.pce"
  * into out (STORE_NAME_LEN bytes). */
 #define STORE_NAME_LEN 38
