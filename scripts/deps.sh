@@ -16,6 +16,7 @@ packages=(
 )
 if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
+  packages+=(wrk nginx-light varnish)   # bench/proxy.sh
 fi
 
 missing=()

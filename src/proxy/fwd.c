@@ -130,10 +130,9 @@ struct verdict {
 static struct verdict judge(const struct fwd *f, const store_obj_t *o, time_t now)
 {
     struct verdict v;
-    http_cc_from_fields(&v.res_cc, o->fields, o->nfields);
-    v.fresh = http_cache_freshness(o->status, o->fields, o->nfields, 1, (time_t)o->resp_time, NULL);
-    int64_t init = http_cache_initial_age(o->fields, o->nfields, (time_t)o->req_time, (time_t)o->resp_time);
-    v.age = http_cache_age(init, (time_t)o->resp_time, now);
+    v.res_cc = o->cc;
+    v.fresh = o->fresh;
+    v.age = http_cache_age(o->init_age, (time_t)o->resp_time, now);
     v.use = http_cache_decide(&f->req_cc, &v.res_cc, v.fresh, v.age, 1);
     return v;
 }
@@ -714,6 +713,7 @@ void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
         co.connect_timeout_ms = pc->connect_timeout_ms;
         co.header_timeout_ms = pc->upstream_timeout_ms;
         co.read_timeout_ms = pc->upstream_timeout_ms;
+        co.max_idle = PROXY_UPSTREAM_MAX_IDLE;
         pw->pool = client_pool_new(pw->loop, &co);
         if (pw->pool == NULL) {
             hs_resp_error(r, 500);

@@ -43,5 +43,8 @@
 #define PROXY_DEFAULT_UPSTREAM_TIMEOUT_MS 30000u
 /* Most addresses tried for one upstream name. */
 #define PROXY_MAX_UPSTREAM_ADDRS   8u
+/* Idle keep-alive connections kept per upstream origin and worker: enough
+ * for the concurrency a proxy sees, so misses do not reconnect. */
+#define PROXY_UPSTREAM_MAX_IDLE    256u
 
 #endif

@@ -161,6 +161,9 @@ store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, 
     o->status = status;
     o->req_time = req_time;
     o->resp_time = resp_time;
+    o->fresh = http_cache_freshness(status, o->fields, o->nfields, 1, (time_t)resp_time, NULL);
+    o->init_age = http_cache_initial_age(o->fields, o->nfields, (time_t)req_time, (time_t)resp_time);
+    http_cc_from_fields(&o->cc, o->fields, o->nfields);
     o->hash = hash_bytes(HASH_INIT, key.p, key.len);
     return o;
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "core/slice.h"
+#include "http/cachectl.h"
 #include "http/parse.h"
 
 typedef struct store store_t;
@@ -44,6 +45,10 @@ typedef struct store_obj {
     size_t head_len;
     http_field_t *fields;   /* head parsed: slices of head */
     size_t nfields;
+    /* Fixed once stored, so computed once (RFC 9111 shared-cache rules):
+     * freshness lifetime, corrected initial age, Cache-Control. */
+    int64_t fresh, init_age;
+    http_cc_t cc;
     char *body;
     uint64_t body_len, body_cap;
     int in_index;           /* owned by the store (under its shard lock) */
