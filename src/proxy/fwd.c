@@ -168,13 +168,24 @@ static void serve_obj(hs_req_t *r, const store_obj_t *o, const char *xcache, int
         hs_resp_field(r, "Date", d, HTTP_DATE_LEN);
     }
     const http_field_t *via = http_fields_find(o->fields, o->nfields, "via");
-    char v[PROXY_MAX_CHAIN_FIELD];
-    if (hop_via(v, sizeof v, via ? via->value : SLICE_LIT(""), 11, via_name) < 0)
-        hop_via(v, sizeof v, SLICE_LIT(""), 11, via_name);
-    hs_resp_field_str(r, "Via", v);
+    if (via == NULL) {
+        buf_append(r->hdr, "Via: 1.1 ", 9);
+        buf_append(r->hdr, via_name, strlen(via_name));
+        buf_append(r->hdr, "\r\n", 2);
+    } else {
+        char v[PROXY_MAX_CHAIN_FIELD];
+        if (hop_via(v, sizeof v, via->value, 11, via_name) < 0)
+            hop_via(v, sizeof v, SLICE_LIT(""), 11, via_name);
+        hs_resp_field_str(r, "Via", v);
+    }
     char a[24];
-    snprintf(a, sizeof a, "%lld", (long long)age);
-    hs_resp_field_str(r, "Age", a);
+    int k = (int)sizeof a;
+    uint64_t n = age < 0 ? 0 : (uint64_t)age;
+    do {
+        a[--k] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    hs_resp_field(r, "Age", a + k, sizeof a - (size_t)k);
     hs_resp_field_str(r, "X-Cache", xcache);
     if (o->status == 204 || o->status == 304 || o->status < 200)
         hs_resp_empty(r);

@@ -349,8 +349,15 @@ int hop_cache_key(char *out, size_t outlen, int https, slice_t host, uint16_t po
     /* A trailing dot names the same host (an FQDN): one key for both. */
     if (!v6 && p[-1] == '.' && p - out > (ptrdiff_t)sl + 1)
         p--;
-    if (port != (https ? 443 : 80))
-        p += sprintf(p, ":%u", (unsigned)port);
+    if (port != (https ? 443 : 80)) {
+        char d[6];
+        int k = 0;
+        for (unsigned v = port; v; v /= 10)
+            d[k++] = (char)('0' + v % 10);
+        *p++ = ':';
+        while (k > 0)
+            *p++ = d[--k];
+    }
     if (path.len == 0) {
         *p++ = '/';
     } else {

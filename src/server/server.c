@@ -54,7 +54,8 @@ struct hs_conn {
     hs_req_t *req;           /* the request being answered, NULL between */
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
-    loop_defer_t dkick;      /* a streamed response got bytes: send them */
+    loop_defer_t dkick;
+    addr_t peer;             /* from accept (hs_peer) */      /* a streamed response got bytes: send them */
 };
 
 struct hs_server;
@@ -1170,7 +1171,9 @@ static void on_accept(io_t *io, uint32_t ev)
             listeners_set(w, 0);
             return;
         }
-        int fd = sock_accept(io->fd, NULL);
+        addr_t peer;
+        peer.len = 0;
+        int fd = sock_accept(io->fd, &peer);
         if (fd < 0) {
             if (fd == -EINTR || fd == -ECONNABORTED)
                 continue;
@@ -1187,6 +1190,7 @@ static void on_accept(io_t *io, uint32_t ev)
             continue;
         }
         c->w = w;
+        c->peer = peer;
         c->file_fd = -1;
         buf_init(&c->out, HS_OUT_CAP);
         timer_init(&c->timer, on_conn_timer, c);
@@ -1580,7 +1584,12 @@ void hs_resp_start_relay(hs_req_t *r, int status)
 
 int hs_peer(hs_req_t *r, addr_t *a)
 {
-    return r->conn ? sock_peer(r->conn->io.fd, a) : -ENOTCONN;
+    if (r->conn == NULL)
+        return -ENOTCONN;
+    if (r->conn->peer.len == 0)
+        return sock_peer(r->conn->io.fd, a);
+    *a = r->conn->peer;
+    return 0;
 }
 
 int hs_local(hs_req_t *r, addr_t *a)
