@@ -60,41 +60,6 @@ static void usage(FILE *out)
             "BYTES take a k, m or g suffix. exit status: 0 stopped, 1 could not start, 2 bad usage\n");
 }
 
-static int parse_bytes(const char *s, uint64_t *v)
-{
-    char *end;
-    if (*s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long n = strtoull(s, &end, 10);
-    uint64_t mul = 1;
-    if (*end == 'k' || *end == 'K')
-        mul = 1024;
-    else if (*end == 'm' || *end == 'M')
-        mul = 1024 * 1024;
-    else if (*end == 'g' || *end == 'G')
-        mul = 1024ull * 1024 * 1024;
-    if (mul != 1)
-        end++;
-    if (errno || *end != '\0' || n > UINT64_MAX / mul)
-        return -1;
-    *v = n * mul;
-    return 0;
-}
-
-static int parse_ms(const char *s, uint32_t *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !(v > 0) || v > 86400.0 * 30)
-        return -1;
-    *ms = (uint32_t)(v * 1000.0 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return 0;
-}
-
 /* "http://host[:port][/]" for --upstream. */
 static int parse_upstream(struct proxy_config *pc, const char *url)
 {
@@ -222,7 +187,7 @@ static int parse_args(struct popts *o, int argc, char **argv)
             o->listen[o->nlisten++] = v;
             break;
         case O_WORKERS:
-            if (parse_bytes(v, &n) < 0 || n < 1 || n > WORKERS_MAX) {
+            if (cmd_parse_size(v, &n) < 0 || n < 1 || n > WORKERS_MAX) {
                 cmd_error("proxy", "--workers %s: give a count from 1 to %d", v, WORKERS_MAX);
                 return -1;
             }
@@ -252,7 +217,7 @@ static int parse_args(struct popts *o, int argc, char **argv)
         }
         case O_CACHE_MEM:
         case O_MAX_OBJECT:
-            if (parse_bytes(v, &n) < 0) {
+            if (cmd_parse_size(v, &n) < 0) {
                 cmd_error("proxy", "--%s %s: give bytes, with k, m or g", c == O_CACHE_MEM ? "cache-mem" : "max-object", v);
                 return -1;
             }
@@ -269,7 +234,7 @@ static int parse_args(struct popts *o, int argc, char **argv)
         case O_TUNNEL_IDLE: {
             uint32_t *ms = c == O_CONNECT_TIMEOUT ? &o->pc.connect_timeout_ms
                          : c == O_UPSTREAM_TIMEOUT ? &o->pc.upstream_timeout_ms : &o->pc.tunnel_idle_ms;
-            if (parse_ms(v, ms) < 0) {
+            if (cmd_parse_secs(v, ms) < 0) {
                 const char *name = c == O_CONNECT_TIMEOUT ? "connect-timeout"
                                  : c == O_UPSTREAM_TIMEOUT ? "upstream-timeout" : "tunnel-idle";
                 cmd_error("proxy", "--%s %s: give seconds (> 0)", name, v);

@@ -12,29 +12,15 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "netaddr.h"
+
 #include "proxy/acl.h"
 
-static addr_t ip(const char *s)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
-    if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        a.len = sizeof *s4;
-    } else {
-        assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
-        s6->sin6_family = AF_INET6;
-        a.len = sizeof *s6;
-    }
-    return a;
-}
 
 static struct acl_result judge(const acl_t *a, const char *client, const char *method,
                                const char *host, uint16_t port)
 {
-    addr_t c = ip(client);
+    addr_t c = test_ip(client);
     struct acl_query q = { &c, slice_cstr(method), slice_cstr(host), port };
     return acl_check(a, &q);
 }

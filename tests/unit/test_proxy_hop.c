@@ -13,6 +13,8 @@
 #include <netinet/in.h>
 #include <cmocka.h>
 
+#include "netaddr.h"
+
 #include "proxy/hop.h"
 
 static http_field_t fields[128];
@@ -41,20 +43,6 @@ static const char *write_req(const http_request_t *r, struct hop_req_opts *o, bu
     return buf_head(b);
 }
 
-static addr_t ip(const char *s)
-{
-    addr_t a;
-    memset(&a, 0, sizeof a);
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&a.ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
-    if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-    } else {
-        assert_int_equal(inet_pton(AF_INET6, s, &s6->sin6_addr), 1);
-        s6->sin6_family = AF_INET6;
-    }
-    return a;
-}
 
 static void test_hop_by_hop_removed(void **state)
 {
@@ -127,7 +115,7 @@ static void test_via_forwarded(void **state)
                              "X-Forwarded-For: 192.0.2.1\r\n"
                              "Content-Length: 3\r\n"
                              "\r\n");
-    addr_t c = ip("2001:db8::7");
+    addr_t c = test_ip("2001:db8::7");
     struct hop_req_opts o = { .method = r.method, .target = SLICE_LIT("/up"), .host = SLICE_LIT("o.test"),
                               .client = &c, .via_name = "portico", .forwarded = 1, .x_forwarded_for = 1 };
     buf_t b;
@@ -143,7 +131,7 @@ static void test_via_forwarded(void **state)
 
     /* A mapped client is written as IPv4; a host with ':' is quoted. */
     r = parse("GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n");
-    c = ip("::ffff:10.1.2.3");
+    c = test_ip("::ffff:10.1.2.3");
     o = (struct hop_req_opts){ .method = r.method, .target = SLICE_LIT("/"), .host = SLICE_LIT("[::1]:81"),
                                .client = &c, .via_name = "p", .forwarded = 1, .chunked = 1 };
     s = write_req(&r, &o, &b);
