@@ -5,6 +5,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/tpool.h"
 #include "core/workers.h"
 #include "dns/conf.h"
 #include "proxy/acl.h"
@@ -52,6 +53,7 @@ static void usage(FILE *out)
             "  --via NAME               pseudonym in Via (default portico)\n"
             "  --no-forwarded           do not add Forwarded\n"
             "  --x-forwarded-for        add X-Forwarded-For too\n"
+            "  --auth-file FILE         require Proxy-Authorization Basic (htpasswd-style FILE, as serve)\n"
             "  --access-log FILE        Combined Log Format, - for stdout (default off)\n"
             "  --log-level LEVEL        error, warn, info or debug (default warn)\n"
             "  --quiet                  do not print the listening addresses\n"
@@ -127,7 +129,7 @@ static void collect_self(struct proxy_config *pc, const struct hs_config *hs)
 enum {
     O_LISTEN = 256, O_WORKERS, O_UPSTREAM, O_ALLOW, O_DENY, O_CONNECT_PORT, O_CACHE_MEM, O_CACHE_DIR,
     O_MAX_OBJECT, O_CONNECT_TIMEOUT, O_UPSTREAM_TIMEOUT, O_TUNNEL_IDLE, O_VIA, O_NO_FORWARDED,
-    O_XFF, O_ACCESS_LOG, O_LOG_LEVEL, O_QUIET,
+    O_XFF, O_ACCESS_LOG, O_LOG_LEVEL, O_QUIET, O_AUTH_FILE,
 };
 
 static const struct option long_opts[] = {
@@ -149,6 +151,7 @@ static const struct option long_opts[] = {
     { "access-log", required_argument, NULL, O_ACCESS_LOG },
     { "log-level", required_argument, NULL, O_LOG_LEVEL },
     { "quiet", no_argument, NULL, O_QUIET },
+    { "auth-file", required_argument, NULL, O_AUTH_FILE },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -163,6 +166,7 @@ struct popts {
     const char *cache_dir;
     int log_level;
     int quiet;
+    const char *auth_file;
 };
 
 /* Returns 0 to run, 1 after --help, -1 on a usage error (printed). */
@@ -266,6 +270,9 @@ static int parse_args(struct popts *o, int argc, char **argv)
             break;
         case O_QUIET:
             o->quiet = 1;
+            break;
+        case O_AUTH_FILE:
+            o->auth_file = v;
             break;
         case ':':
             cmd_error("proxy", "%s needs a value", argv[optind - 1]);
@@ -379,6 +386,25 @@ int cmd_proxy(int argc, char **argv)
         }
     }
     o.pc.max_body = o.hs.lim.max_body;
+    o.pc.lim = o.hs.lim;
+    auth_db_t *auth = NULL;
+    tpool_t *tp = NULL;
+    if (o.auth_file != NULL) {
+        char err[512];
+        auth = auth_load(o.auth_file, err, sizeof err);
+        tp = auth ? tpool_new(2) : NULL;
+        if (auth == NULL || tp == NULL) {
+            cmd_error("proxy", "%s", auth ? "cannot start the password threads" : err);
+            auth_free(auth);
+            collapse_free(o.pc.collapse);
+            store_close(store);
+            dns_conf_dispose(&dns);
+            log_close();
+            return 1;
+        }
+        o.pc.auth = auth;
+        o.pc.pool = tp;
+    }
     o.hs.any_method = 1; /* extension methods are forwarded; PURGE is ours */
 
     o.hs.verbose = 0;
@@ -393,6 +419,8 @@ int cmd_proxy(int argc, char **argv)
     }
     loop_block_signals();
     rc = hs_run(&o.hs, &proxy_handler, &o.pc);
+    tpool_free(tp);
+    auth_free(auth);
     collapse_free(o.pc.collapse);
     store_close(store);
     dns_conf_dispose(&dns);

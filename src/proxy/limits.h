@@ -47,4 +47,9 @@
  * for the concurrency a proxy sees, so misses do not reconnect. */
 #define PROXY_UPSTREAM_MAX_IDLE    256u
 
+/* Proxy-Authorization values found good, kept per worker so that crypt(3)
+ * runs once per credential, not per request; longest value kept. */
+#define PROXY_AUTH_CACHE           16u
+#define PROXY_AUTH_VALUE_MAX       512u
+
 #endif

@@ -2,6 +2,7 @@
  * and the hand-off to forwarding. */
 #include "proxy/proxy.h"
 #include "core/log.h"
+#include "core/tpool.h"
 #include "http/status.h"
 #include "proxy/hop.h"
 #include "proxy/pworker.h"
@@ -191,9 +192,139 @@ static void *proxy_worker_init(int idx, void *arg)
 static void proxy_worker_free(void *wctx)
 {
     struct pworker *pw = wctx;
-    if (pw != NULL && pw->pool != NULL)
+    if (pw == NULL)
+        return;
+    if (pw->pool != NULL)
         client_pool_free(pw->pool);
+    for (unsigned i = 0; i < PROXY_AUTH_CACHE; i++)
+        free(pw->auth_ok[i]);
     free(pw);
+}
+
+/* ---------------------------------------------------------- auth */
+
+static void answer_407(hs_req_t *r)
+{
+    static const char body[] = "portico proxy: 407 Proxy Authentication Required: "
+                               "send Proxy-Authorization: Basic with a user of the auth file\n";
+    hs_resp_start(r, 407);
+    hs_resp_field_str(r, "Proxy-Authenticate", "Basic realm=\"portico proxy\", charset=\"UTF-8\"");
+    hs_resp_field_str(r, "Content-Type", "text/plain; charset=utf-8");
+    hs_resp_body(r, body, sizeof body - 1);
+}
+
+static int auth_known(const struct pworker *pw, slice_t v)
+{
+    for (unsigned i = 0; i < PROXY_AUTH_CACHE; i++)
+        if (pw->auth_ok[i] != NULL && slice_eq(v, slice_cstr(pw->auth_ok[i])))
+            return 1;
+    return 0;
+}
+
+static void auth_remember(struct pworker *pw, const char *v)
+{
+    char *c = strdup(v);
+    if (c == NULL)
+        return;
+    unsigned i = pw->auth_next++ % PROXY_AUTH_CACHE;
+    free(pw->auth_ok[i]);
+    pw->auth_ok[i] = c;
+}
+
+/* A check on the pool: the request head is copied, since its slices die
+ * with on_request, and parsed again from the copy when the check is done. */
+struct pauth {
+    hs_req_t *r;
+    struct pworker *pw;
+    char *head;
+    size_t len;
+    http_field_t *fields;
+    char value[PROXY_AUTH_VALUE_MAX + 1];
+    int ok;
+};
+
+static void proceed(hs_req_t *r, struct pworker *pw);
+
+static void auth_work(void *arg)
+{
+    struct pauth *a = arg;
+    a->ok = auth_check(a->pw->pc->auth, a->value, strlen(a->value));
+}
+
+static void auth_done(loop_t *l, void *arg)
+{
+    (void)l;
+    struct pauth *a = arg;
+    hs_req_t *r = a->r;
+    if (r->conn == NULL) {
+        hs_resume(r);
+    } else if (!a->ok) {
+        log_warn("proxy: wrong Proxy-Authorization");
+        answer_407(r);
+        hs_resume(r);
+    } else {
+        auth_remember(a->pw, a->value);
+        http_parse_state_t st;
+        http_parse_state_init(&st);
+        const char *why;
+        http_request_t q;
+        if (http_parse_request(a->head, a->len, &st, &a->pw->pc->lim, a->fields, &q, &why) != (int)a->len) {
+            hs_resp_error(r, 500);
+            hs_resume(r);
+        } else {
+            r->req = q; /* the same request, its slices now in our copy */
+            proceed(r, a->pw);
+            /* Answered at once, or reading a body: the engine goes on. A
+             * forward or tunnel in progress resumes it later. */
+            if (r->responded || r->body_ops != NULL)
+                hs_resume(r);
+        }
+    }
+    free(a->fields);
+    free(a->head);
+    free(a);
+}
+
+/* Returns 1 when the request may go on now, 0 when it was answered or
+ * is held for a check. */
+static int authorize(hs_req_t *r, struct pworker *pw)
+{
+    const http_request_t *q = &r->req;
+    const http_field_t *f = http_find_field(q, "proxy-authorization");
+    if (f == NULL || f->value.len == 0 || f->value.len > PROXY_AUTH_VALUE_MAX) {
+        answer_407(r);
+        return 0;
+    }
+    if (auth_known(pw, f->value))
+        return 1;
+    struct pauth *a = calloc(1, sizeof *a);
+    if (a != NULL) {
+        a->head = malloc(q->head_len);
+        a->fields = calloc(pw->pc->lim.max_fields + 1, sizeof *a->fields);
+    }
+    if (a == NULL || a->head == NULL || a->fields == NULL) {
+        if (a != NULL) {
+            free(a->head);
+            free(a->fields);
+            free(a);
+        }
+        hs_resp_error(r, 500);
+        return 0;
+    }
+    a->r = r;
+    a->pw = pw;
+    a->len = q->head_len;
+    memcpy(a->head, q->method.p, q->head_len);
+    memcpy(a->value, f->value.p, f->value.len);
+    hs_hold(r);
+    if (tpool_submit(pw->pc->pool, pw->loop, auth_work, auth_done, a) < 0) {
+        free(a->head);
+        free(a->fields);
+        free(a);
+        hs_resp_error(r, 500);
+        hs_resume(r);
+    }
+    return 0;
 }
 
 static void on_request(hs_req_t *r, void *wctx)
@@ -226,6 +357,23 @@ static void on_request(hs_req_t *r, void *wctx)
                  (int)host.len, host.p, (unsigned)port, a, ar.why);
         snprintf(msg, sizeof msg, "access denied (%s)", ar.why);
         proxy_answer_text(r, 403, msg);
+        return;
+    }
+    if (pc->auth != NULL && !authorize(r, pw))
+        return;
+    proceed(r, pw);
+}
+
+/* The request passed the firewall and authentication: tunnel or forward. */
+static void proceed(hs_req_t *r, struct pworker *pw)
+{
+    const struct proxy_config *pc = pw->pc;
+    const http_request_t *q = &r->req;
+    slice_t host;
+    uint16_t port;
+    const char *why = "";
+    if (proxy_destination(pc, q, &host, &port, &why) != 0) {
+        hs_resp_error(r, 400);
         return;
     }
     if (q->method_id == HTTP_M_CONNECT) {

@@ -7,7 +7,11 @@
  * origin (reverse proxy, origin-form targets); the firewall (acl.h)
  * judges client, method, host and port: 403 with a readable body and a
  * log line when denied. Connections to the proxy's own listening
- * addresses are refused (403): a request naming the proxy would loop. */
+ * addresses are refused (403): a request naming the proxy would loop.
+ * With an auth file, every allowed request needs Proxy-Authorization
+ * Basic with a user of the file (407 with Proxy-Authenticate otherwise);
+ * the password check runs on the disk pool, and good credentials are
+ * remembered per worker. */
 #ifndef PORTICO_PROXY_PROXY_H
 #define PORTICO_PROXY_PROXY_H
 
@@ -17,6 +21,7 @@
 #include "dns/conf.h"
 #include "proxy/acl.h"
 #include "proxy/store.h"
+#include "server/auth.h"
 #include "server/server.h"
 
 #define PROXY_MAX_SELF 64
@@ -30,6 +35,9 @@ struct proxy_config {
     char up_authority[HOST_MAX + 8]; /* Host field for the upstream */
     store_t *store;                  /* NULL: no cache */
     struct collapse *collapse;       /* request collapsing (with store) */
+    const auth_db_t *auth;           /* NULL: no proxy authentication */
+    struct tpool *pool;              /* crypt(3) runs there, with auth */
+    struct http_limits lim;          /* the engine's, to parse copied heads */
     uint64_t max_object;
     uint64_t max_body;               /* request bodies are read whole: 413 beyond */
     uint32_t connect_timeout_ms;

@@ -5,12 +5,15 @@
 
 #include "client/client.h"
 #include "core/loop.h"
+#include "proxy/limits.h"
 #include "proxy/proxy.h"
 
 struct pworker {
     const struct proxy_config *pc;
     loop_t *loop;              /* set at the first request */
     client_pool_t *pool;       /* upstream connections; made with loop */
+    char *auth_ok[PROXY_AUTH_CACHE];   /* Proxy-Authorization values found good */
+    unsigned auth_next;
 };
 
 /* Forwards an allowed, non-CONNECT request (fwd.c): cache, upstream,

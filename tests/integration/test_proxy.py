@@ -517,3 +517,37 @@ def test_non_loopback_client_refused_by_default(spawn, origin):
     finally:
         _run(["ip", "link", "del", host_if])
         _run(["ip", "netns", "del", ns])
+
+
+# ------------------------------------------------------------ authentication
+
+def _sha512_hash(password):
+    r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], input=password.encode(),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=10)
+    if r.returncode != 0:
+        pytest.skip("openssl cannot make a $6$ hash here")
+    return r.stdout.decode().strip()
+
+
+def test_proxy_authentication(spawn, origin, tmp_path):
+    (tmp_path / "users").write_text(f"alice:{_sha512_hash('s3cret')}\n")
+    _, pp = start_proxy(spawn, "--auth-file", tmp_path / "users")
+    st, h, body = fetch(pp, origin.url("/au"))
+    assert st == 407 and h["proxy-authenticate"].startswith("Basic realm=")
+    st, _, _ = fetch(pp, origin.url("/au"), "--proxy-user", "alice:wrong")
+    assert st == 407
+    assert origin.count("/au") == 0
+    for _ in range(2):  # the second time from the remembered credentials
+        st, h, body = fetch(pp, origin.url("/au"), "--proxy-user", "alice:s3cret")
+        assert (st, body) == (200, b"body of /au")
+    # Proxy-Authorization is for the proxy: never forwarded.
+    assert all("Proxy-Authorization" not in s[2] for s in origin.seen)
+    # A POST with a body after a fresh check (another worker may see it first).
+    st, _, _ = fetch(pp, origin.url("/aupost"), "--proxy-user", "alice:s3cret", "-d", "x=1")
+    assert st == 200 and origin.count("/aupost") == 1
+    # CONNECT needs it too.
+    out = raw(pp, b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 407")
+    r = subprocess.run([PORTICO, "proxy", "--auth-file", tmp_path / "nope"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=10)
+    assert r.returncode == 1 and b"nope" in r.stderr
