@@ -54,6 +54,7 @@ struct conn {
     buf_t in;
     uint64_t id;
     unsigned served;             /* requests completed on it */
+    int peer_closed;             /* an event said the server closed its side */
     struct conn *next_idle;
     struct client_req *req;
     loop_defer_t defer;
@@ -554,6 +555,10 @@ static void conn_release(struct conn *c, int reusable)
     c->req = NULL;
     c->served++;
     struct origin *o = c->o;
+    if (c->peer_closed && reusable) {
+        p->st.idle_closed++;
+        reusable = 0;
+    }
     if (!reusable || c->in.len > 0 || o->nidle >= p->o.max_idle) {
         conn_close(c);
         return;
@@ -946,7 +951,8 @@ static int conn_process(struct conn *c)
             }
             if (res.status < 200) {
                 if (res.status == 101) {
-                    req_fail(r, CLIENT_E_PROTOCOL, "bad response: 101 Switching Protocols was not asked for");
+                    req_fail(r, CLIENT_E_PROTOCOL,
+                             "bad response: 101 Switching Protocols was not asked for");
                     return 1;
                 }
                 if (++r->ninfo > c->pool->o.max_info) {
@@ -984,7 +990,9 @@ static int conn_process(struct conn *c)
                 return 1;
             buf_consume(&c->in, used);
             if (p == CLIENT_PAUSE) {
+                /* The caller holds us back: no read timeout runs meanwhile. */
                 r->paused = 1;
+                loop_timer_cancel(c->pool->loop, &c->timer);
                 return 1;
             }
             continue;
@@ -1077,8 +1085,10 @@ void client_req_resume(client_req_t *r)
     if (r->state != R_BODY || !r->paused)
         return;
     r->paused = 0;
-    if (r->c != NULL)
+    if (r->c != NULL) {
+        timer_arm(r->c, r->pool->o.read_timeout_ms);
         conn_read(r->c);
+    }
 }
 
 static void conn_io(io_t *io, uint32_t ev)
@@ -1096,6 +1106,8 @@ static void conn_io(io_t *io, uint32_t ev)
         }
         return;
     case C_BUSY:
+        if (ev & (EPOLLRDHUP | EPOLLHUP))
+            c->peer_closed = 1; /* this edge will not come again once idle */
         if (ev & (EPOLLOUT | EPOLLERR))
             conn_send(c);
         if (c->state == C_BUSY && (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))

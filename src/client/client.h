@@ -39,7 +39,8 @@
  * Timeouts: connect_timeout_ms for resolving and connecting, header_
  * timeout_ms from the end of the request's sending to its final head,
  * read_timeout_ms for any stall afterwards (no body byte, or a request
- * body that cannot be sent), idle_timeout_ms for pooled connections.
+ * body that cannot be sent; not while the caller has paused the body),
+ * idle_timeout_ms for pooled connections.
  *
  * Callbacks run on the loop, never from inside client_request(). During a
  * callback the request may be cancelled; after on_end or on_error it is

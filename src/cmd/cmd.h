@@ -9,6 +9,7 @@
 
 #define EXIT_USAGE 2
 
+int cmd_get(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_nc(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

@@ -16,6 +16,7 @@ struct command {
 static const struct command commands[] = {
     { "serve", cmd_serve, "HTTP/1.1 file server (the main job)" },
     { "lookup", cmd_lookup, "DNS lookups like nslookup: stub resolver, --json, -x" },
+    { "get", cmd_get, "HTTP/1.1 client like curl: keep-alive, redirects, resume, --cache" },
     { "nc", cmd_nc, "TCP/UDP sockets from the shell: connect, listen, echo" },
     { "proxy", cmd_proxy, "caching HTTP proxy: forward, reverse, CONNECT, firewall rules" },
 };

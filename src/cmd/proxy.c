@@ -13,7 +13,7 @@
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 #include "proxy/proxy.h"
-#include "proxy/store.h"
+#include "proxy/pstore.h"
 #include "server/server.h"
 
 #include <errno.h>
@@ -352,18 +352,18 @@ int cmd_proxy(int argc, char **argv)
 
     /* Before any thread (the store's writer) exists, so all inherit it. */
     loop_block_signals();
-    store_t *store = NULL;
+    pstore_t *store = NULL;
     if (o.cache_mem > 0) {
         char err[512];
-        store = store_open(o.cache_mem, o.cache_dir, err, sizeof err);
+        store = pstore_open(o.cache_mem, o.cache_dir, err, sizeof err);
         if (store == NULL) {
             cmd_error("proxy", "%s", err);
             dns_conf_dispose(&dns);
             log_close();
             return 1;
         }
-        struct store_stats st;
-        store_stats(store, &st);
+        struct pstore_stats st;
+        pstore_stats(store, &st);
         if (o.cache_dir != NULL && !o.quiet)
             fprintf(stderr, "portico proxy: cache %s: %llu objects loaded, %llu bad files removed\n",
                     o.cache_dir, (unsigned long long)st.loaded, (unsigned long long)st.discarded);
@@ -378,7 +378,7 @@ int cmd_proxy(int argc, char **argv)
         o.pc.collapse = collapse_new();
         if (o.pc.collapse == NULL) {
             cmd_error("proxy", "out of memory");
-            store_close(store);
+            pstore_close(store);
             collapse_free(o.pc.collapse);
             dns_conf_dispose(&dns);
             log_close();
@@ -397,7 +397,7 @@ int cmd_proxy(int argc, char **argv)
             cmd_error("proxy", "%s", auth ? "cannot start the password threads" : err);
             auth_free(auth);
             collapse_free(o.pc.collapse);
-            store_close(store);
+            pstore_close(store);
             dns_conf_dispose(&dns);
             log_close();
             return 1;
@@ -422,7 +422,7 @@ int cmd_proxy(int argc, char **argv)
     tpool_free(tp);
     auth_free(auth);
     collapse_free(o.pc.collapse);
-    store_close(store);
+    pstore_close(store);
     dns_conf_dispose(&dns);
     log_close();
     return rc;

@@ -17,3 +17,36 @@ int fs_open_beneath(int dirfd, const char *rel, int flags)
     long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
     return fd < 0 ? -errno : (int)fd;
 }
+
+int fs_write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w == -1 && errno == EINTR)
+            continue;
+        if (w == -1)
+            return -errno;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int fs_pread_all(int fd, void *p, size_t n, off_t off)
+{
+    char *c = p;
+    while (n > 0) {
+        ssize_t r = pread(fd, c, n, off);
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1)
+            return -errno;
+        if (r == 0)
+            return -EIO;
+        c += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}

@@ -83,7 +83,7 @@ const http_field_t *http_fields_find(const http_field_t *f, size_t n, const char
  * "method not cacheable", "Vary: *", ...). Only GET responses with a final
  * status other than 206 are stored; a response needs explicit freshness,
  * public, private (private cache), or a heuristically cacheable status
- * with a validator or Last-Modified. */
+ * (RFC 9110 §15.1; its lifetime may still be 0 without Last-Modified). */
 int http_cache_storable(enum http_method method, const http_field_t *req, size_t nreq,
                         int status, const http_field_t *res, size_t nres, int shared,
                         const char **why);

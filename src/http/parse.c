@@ -382,6 +382,24 @@ static int parse_fields(const char *p, const char *end, http_request_t *r,
     FAIL(400, "header section not terminated");
 }
 
+void http_scan_te(slice_t value, struct http_te_info *t)
+{
+    struct te_scan s = { 0 };
+    t->twice = http_list_each(value, te_elem, &s) != 0;
+    t->count += s.count;
+    t->chunked_last = s.count > 0 ? s.chunked_last : t->chunked_last;
+    t->chunked_seen |= s.chunked_seen;
+    t->other |= s.other;
+}
+
+void http_scan_connection(slice_t value, int *close, int *keep_alive)
+{
+    struct conn_scan s = { 0 };
+    http_list_each(value, conn_elem, &s);
+    *close |= s.close;
+    *keep_alive |= s.keep_alive;
+}
+
 size_t http_find_head_end(const char *buf, size_t len, size_t from)
 {
     return find_head_end(buf, len, from, 0);

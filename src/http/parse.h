@@ -86,6 +86,18 @@ int http_parse_request(const char *buf, size_t len, http_parse_state_t *st,
                        const struct http_limits *lim, http_field_t *fields,
                        http_request_t *req, const char **why);
 
+/* What a Transfer-Encoding value says, accumulated over the fields of a
+ * head (zero the struct first): codings seen, whether the last one is
+ * chunked, whether chunked came twice within the value (then the rest of
+ * that value is not read), whether any other coding came. */
+struct http_te_info {
+    int count, chunked_seen, chunked_last, twice, other;
+};
+void http_scan_te(slice_t value, struct http_te_info *t);
+
+/* Sets *close / *keep_alive when a Connection value lists them. */
+void http_scan_connection(slice_t value, int *close, int *keep_alive);
+
 /* Index just past the empty line that ends a head starting at buf[0],
  * looking from `from` on (bytes before it are known to hold no end), or 0
  * when buf[0, len) holds no end yet. */

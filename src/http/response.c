@@ -37,42 +37,6 @@ static int parse_status_line(const char *p, size_t n, http_response_t *r, const 
     return 0;
 }
 
-struct te_scan {
-    int count, chunked_seen, chunked_last;
-};
-
-static int te_elem(slice_t e, void *arg)
-{
-    struct te_scan *s = arg;
-    size_t n = 0;
-    while (n < e.len && http_tchar[(unsigned char)e.p[n]])
-        n++;
-    s->count++;
-    if (http_slice_ieq(slice_make(e.p, n), "chunked")) {
-        if (s->chunked_seen)
-            return -1;
-        s->chunked_seen = 1;
-        s->chunked_last = 1;
-    } else {
-        s->chunked_last = 0;
-    }
-    return 0;
-}
-
-struct conn_scan {
-    int close, keep_alive;
-};
-
-static int conn_elem(slice_t e, void *arg)
-{
-    struct conn_scan *s = arg;
-    if (http_slice_ieq(e, "close"))
-        s->close = 1;
-    else if (http_slice_ieq(e, "keep-alive"))
-        s->keep_alive = 1;
-    return 0;
-}
-
 static int parse_length(slice_t v, int64_t *out)
 {
     if (v.len == 0 || v.len > 18)
@@ -89,9 +53,8 @@ static int parse_length(slice_t v, int64_t *out)
 
 static int analyze(http_response_t *r, const char **why)
 {
-    int cls = 0, has_te = 0;
-    struct te_scan te = { 0 };
-    struct conn_scan cs = { 0 };
+    int cls = 0, has_te = 0, close = 0, keep_alive = 0;
+    struct http_te_info te = { 0 };
     for (size_t i = 0; i < r->nfields; i++) {
         const http_field_t *f = &r->fields[i];
         if (http_slice_ieq(f->name, "content-length")) {
@@ -101,10 +64,12 @@ static int analyze(http_response_t *r, const char **why)
                 FAIL("invalid Content-Length");
         } else if (http_slice_ieq(f->name, "transfer-encoding")) {
             has_te = 1;
-            if (http_list_each(f->value, te_elem, &te) != 0)
+            http_scan_te(f->value, &te);
+            if (te.twice || (te.chunked_seen && te.count > 1 && te.chunked_last &&
+                             !te.other))
                 FAIL("chunked applied more than once");
         } else if (http_slice_ieq(f->name, "connection")) {
-            http_list_each(f->value, conn_elem, &cs);
+            http_scan_connection(f->value, &close, &keep_alive);
         }
     }
     if (has_te) {
@@ -118,7 +83,7 @@ static int analyze(http_response_t *r, const char **why)
             FAIL("unsupported transfer coding");
         r->chunked = 1;
     }
-    r->keep_alive = cs.close ? 0 : (r->version == 11 ? 1 : cs.keep_alive);
+    r->keep_alive = close ? 0 : (r->version == 11 ? 1 : keep_alive);
     return 0;
 }
 

@@ -49,7 +49,9 @@ typedef struct http_response {
     /* Derived from the fields. */
     int64_t content_length;  /* -1 when absent */
     int chunked;             /* Transfer-Encoding: chunked */
-    int keep_alive;          /* the server lets the connection be reused */
+    int keep_alive;          /* the server lets the connection be reused (a
+                                close-delimited body still ends it: see
+                                http_body_init) */
 } http_response_t;
 
 /* Parse errors are this value, with *why set. */

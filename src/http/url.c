@@ -73,7 +73,7 @@ static int parse_host(const char *s, size_t a, size_t b, http_url_t *u, const ch
         tmp[n] = '\0';
         if (memchr(tmp, '%', n) != NULL)
             FAIL("IPv6 zone identifiers are not supported");
-        if (inet_pton(AF_INET6, tmp, &in6) != 1)
+        if (strlen(tmp) != n || inet_pton(AF_INET6, tmp, &in6) != 1)
             FAIL("bad IPv6 address");
         u->host = slice_make(s + a + 1, n);
         u->ipv6 = 1;

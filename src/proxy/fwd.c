@@ -11,7 +11,7 @@
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 #include "proxy/pworker.h"
-#include "proxy/store.h"
+#include "proxy/pstore.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,9 +40,9 @@ struct fwd {
     int cache;                 /* GET or HEAD with a store */
     int leader;                /* collapse_done(key) is owed */
     int waited;                /* was a waiter once: do not wait again */
-    store_obj_t *stale;        /* being revalidated (ref) */
+    pstore_obj_t *stale;        /* being revalidated (ref) */
     int background;            /* a stale-while-revalidate refresh */
-    store_obj_t *obj;          /* being stored (ref) */
+    pstore_obj_t *obj;          /* being stored (ref) */
     int64_t content_length;
     time_t req_time;
     int headed;
@@ -56,8 +56,8 @@ static const struct hs_stream_ops stream_ops;
 static void fwd_free(void *arg)
 {
     struct fwd *f = arg;
-    store_obj_release(f->stale);
-    store_obj_release(f->obj);
+    pstore_obj_release(f->stale);
+    pstore_obj_release(f->obj);
     buf_dispose(&f->body);
     free(f->mem);
     free(f);
@@ -127,7 +127,7 @@ struct verdict {
     http_cc_t res_cc;
 };
 
-static struct verdict judge(const struct fwd *f, const store_obj_t *o, time_t now)
+static struct verdict judge(const struct fwd *f, const pstore_obj_t *o, time_t now)
 {
     struct verdict v;
     v.res_cc = o->cc;
@@ -147,7 +147,7 @@ static void relay_field(hs_req_t *r, const http_field_t *fl)
 }
 
 /* Answers from a stored object. */
-static void serve_obj(hs_req_t *r, const store_obj_t *o, const char *xcache, int64_t age,
+static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
                       const char *via_name)
 {
     hs_resp_start_relay(r, o->status);
@@ -197,9 +197,9 @@ static void serve_obj(hs_req_t *r, const store_obj_t *o, const char *xcache, int
 
 /* Writes o to the cache directory (o NULL: only deletes the files of what
  * left the store), on the store's writer thread. */
-static void persist(struct pworker *pw, store_obj_t *o)
+static void persist(struct pworker *pw, pstore_obj_t *o)
 {
-    store_persist_async(pw->pc->store, o);
+    pstore_persist_async(pw->pc->store, o);
 }
 
 /* ------------------------------------------------------------ upstream */
@@ -242,9 +242,9 @@ static int has_field(const http_field_t *f, size_t n, slice_t name)
 
 /* A new object for a 304: the stored fields, each replaced by the 304's
  * field of that name unless cachectl says to keep it; new fields added. */
-static store_obj_t *merge_304(struct fwd *f, const http_response_t *res, time_t now)
+static pstore_obj_t *merge_304(struct fwd *f, const http_response_t *res, time_t now)
 {
-    const store_obj_t *s = f->stale;
+    const pstore_obj_t *s = f->stale;
     buf_t h;
     buf_init(&h, PROXY_MAX_STORED_HEAD);
     struct hop_conn hc;
@@ -267,11 +267,11 @@ static store_obj_t *merge_304(struct fwd *f, const http_response_t *res, time_t 
         buf_append(&h, fl->value.p, fl->value.len);
         buf_append(&h, "\r\n", 2);
     }
-    store_obj_t *o = store_obj_new(f->key, slice_cstr(s->vary), slice_cstr(s->vkey), s->status,
+    pstore_obj_t *o = pstore_obj_new(f->key, slice_cstr(s->vary), slice_cstr(s->vkey), s->status,
                                    buf_head(&h), h.len, f->req_time, now);
     buf_dispose(&h);
-    if (o != NULL && store_obj_append(o, s->body, (size_t)s->body_len, s->body_len) < 0) {
-        store_obj_release(o);
+    if (o != NULL && pstore_obj_append(o, s->body, (size_t)s->body_len, s->body_len) < 0) {
+        pstore_obj_release(o);
         o = NULL;
     }
     return o;
@@ -294,7 +294,7 @@ static int stored_head(const http_response_t *res, buf_t *h)
     return 0;
 }
 
-static store_obj_t *new_obj(struct fwd *f, const http_response_t *res, const buf_t *h, time_t now)
+static pstore_obj_t *new_obj(struct fwd *f, const http_response_t *res, const buf_t *h, time_t now)
 {
     char vary[1024];
     size_t vl = 0;
@@ -312,7 +312,7 @@ static store_obj_t *new_obj(struct fwd *f, const http_response_t *res, const buf
     vk[0] = '\0';
     if (vl > 0 && (kl = hop_vary_key(vk, sizeof vk, slice_make(vary, vl), f->cfields, f->ncfields)) < 0)
         return NULL;
-    return store_obj_new(f->key, slice_make(vary, vl), slice_make(vk, (size_t)kl), res->status,
+    return pstore_obj_new(f->key, slice_make(vary, vl), slice_make(vk, (size_t)kl), res->status,
                          buf_head(h), h->len, f->req_time, now);
 }
 
@@ -320,8 +320,8 @@ static store_obj_t *new_obj(struct fwd *f, const http_response_t *res, const buf
  * and Content-Location on the same origin are invalid (RFC 9111 §4.4). */
 static void invalidate(struct fwd *f, const http_response_t *res)
 {
-    store_t *s = f->pw->pc->store;
-    int n = store_remove(s, f->key);
+    pstore_t *s = f->pw->pc->store;
+    int n = pstore_remove(s, f->key);
     static const char *const names[] = { "location", "content-location" };
     for (int i = 0; i < 2; i++) {
         const http_field_t *l = http_response_field(res, names[i]);
@@ -334,7 +334,7 @@ static void invalidate(struct fwd *f, const http_response_t *res)
             slice_t path = slice_make(v.p, q ? (size_t)(q - v.p) : v.len);
             slice_t query = q ? slice_make(q + 1, v.len - path.len - 1) : SLICE_LIT("");
             if (hop_cache_key(key, sizeof key, 0, slice_cstr(f->host), f->port, path, query, q != NULL) > 0)
-                n += store_remove(s, slice_cstr(key));
+                n += pstore_remove(s, slice_cstr(key));
         } else {
             /* An absolute URI: only when it names this origin, which the
              * key's prefix tells. */
@@ -346,7 +346,7 @@ static void invalidate(struct fwd *f, const http_response_t *res)
                 memcpy(key, prefix, (size_t)pl - 1);
                 memcpy(key + pl - 1, v.p + pl - 1, v.len - (size_t)(pl - 1));
                 key[v.len] = '\0';
-                n += store_remove(s, slice_cstr(key));
+                n += pstore_remove(s, slice_cstr(key));
             }
         }
     }
@@ -363,16 +363,16 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     f->headed = 1;
 
     if (f->stale != NULL && res->status == 304) {
-        store_obj_t *o = merge_304(f, res, now);
-        if (o != NULL && store_put(pc->store, o) == 0)
+        pstore_obj_t *o = merge_304(f, res, now);
+        if (o != NULL && pstore_put(pc->store, o) == 0)
             persist(f->pw, o);
         if (f->r != NULL) {
-            const store_obj_t *use = o ? o : f->stale;
+            const pstore_obj_t *use = o ? o : f->stale;
             struct verdict v = judge(f, use, now);
             serve_obj(f->r, use, "REVALIDATED", v.age, pc->via_name);
             fwd_resume(f);
         }
-        store_obj_release(o);
+        pstore_obj_release(o);
         return; /* on_end follows (a 304 has no body) */
     }
     if (f->stale != NULL && res->status >= 500 && stale_if_error_ok(f, now)) {
@@ -436,8 +436,8 @@ static int up_data(client_req_t *up, slice_t d, void *arg)
 {
     (void)up;
     struct fwd *f = arg;
-    if (f->obj != NULL && store_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object) < 0) {
-        store_obj_release(f->obj);
+    if (f->obj != NULL && pstore_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object) < 0) {
+        pstore_obj_release(f->obj);
         f->obj = NULL;
     }
     if (f->r == NULL) {
@@ -462,7 +462,7 @@ static void up_end(client_req_t *up, void *arg)
     (void)up;
     struct fwd *f = arg;
     if (f->obj != NULL && (f->content_length < 0 || f->obj->body_len == (uint64_t)f->content_length)) {
-        if (store_put(f->pw->pc->store, f->obj) == 0)
+        if (pstore_put(f->pw->pc->store, f->obj) == 0)
             persist(f->pw, f->obj);
     }
     if (f->r != NULL && f->r->streaming)
@@ -573,16 +573,16 @@ static int try_cache(struct fwd *f)
     const struct proxy_config *pc = f->pw->pc;
     hs_req_t *r = f->r;
     time_t now = time(NULL);
-    store_obj_t *o = store_lookup(pc->store, f->key, f->cfields, f->ncfields);
+    pstore_obj_t *o = pstore_lookup(pc->store, f->key, f->cfields, f->ncfields);
     if (o != NULL) {
         struct verdict v = judge(f, o, now);
         if (v.use == HTTP_CACHE_USE_FRESH || v.use == HTTP_CACHE_USE_STALE) {
             serve_obj(r, o, v.use == HTTP_CACHE_USE_FRESH ? "HIT" : "STALE", v.age, pc->via_name);
-            store_obj_release(o);
+            pstore_obj_release(o);
             return 1;
         }
         if (f->req_cc.flags & HTTP_CC_ONLY_IF_CACHED) {
-            store_obj_release(o);
+            pstore_obj_release(o);
             proxy_answer_text(r, 504, "only-if-cached and the stored response needs revalidation");
             return 1;
         }
@@ -763,7 +763,7 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
         return;
     }
     if (q->method.len == 5 && memcmp(q->method.p, "PURGE", 5) == 0) {
-        int n = pc->store ? store_remove(pc->store, slice_cstr(key)) : 0;
+        int n = pc->store ? pstore_remove(pc->store, slice_cstr(key)) : 0;
         if (n > 0)
             persist(pw, NULL);
         char msg[PROXY_MAX_KEY + 64];

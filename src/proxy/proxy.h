@@ -20,7 +20,7 @@
 #include "core/sock.h"
 #include "dns/conf.h"
 #include "proxy/acl.h"
-#include "proxy/store.h"
+#include "proxy/pstore.h"
 #include "server/auth.h"
 #include "server/server.h"
 
@@ -33,7 +33,7 @@ struct proxy_config {
     char up_host[HOST_MAX];
     uint16_t up_port;
     char up_authority[HOST_MAX + 8]; /* Host field for the upstream */
-    store_t *store;                  /* NULL: no cache */
+    pstore_t *store;                  /* NULL: no cache */
     struct collapse *collapse;       /* request collapsing (with store) */
     const auth_db_t *auth;           /* NULL: no proxy authentication */
     struct tpool *pool;              /* crypt(3) runs there, with auth */

@@ -14,7 +14,7 @@
 # output to build/fuzz/<name>.log. Exits non-zero if any target failed.
 
 FUZZ_SECONDS  ?= 60
-FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch proxy
+FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch response url proxy
 FUZZ_CC       ?= clang-14
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_TIMEOUT  ?= 10
@@ -28,7 +28,7 @@ FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Isrc $(FUZZ_SAN) -
 FUZZ_ENV      := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:symbolize=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c src/dns/*.c) src/proxy/acl.c src/proxy/hop.c src/proxy/store.c
+FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c src/dns/*.c) src/proxy/acl.c src/proxy/hop.c src/proxy/pstore.c
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_DIR)/libportico-fuzz.a
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)

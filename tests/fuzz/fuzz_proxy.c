@@ -22,7 +22,7 @@
 
 #include "proxy/acl.h"
 #include "proxy/hop.h"
-#include "proxy/store.h"
+#include "proxy/pstore.h"
 
 static void fail(const char *what)
 {
@@ -108,14 +108,14 @@ static void cache_file(const char *p, size_t n)
         fail("write");
     fclose(fp);
     char err[256];
-    store_t *s = store_open(1 << 20, dir, err, sizeof err);
+    pstore_t *s = pstore_open(1 << 20, dir, err, sizeof err);
     if (s == NULL)
         fail(err);
-    struct store_stats st;
-    store_stats(s, &st);
+    struct pstore_stats st;
+    pstore_stats(s, &st);
     if (st.loaded != 0 || st.discarded != 1)
         fail("random bytes loaded as a cache entry");
-    store_close(s);
+    pstore_close(s);
     if (access(path, F_OK) == 0)
         fail("a bad file was kept");
 }

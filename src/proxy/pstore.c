@@ -1,6 +1,6 @@
-/* store.c - cache storage: sharded index, LRU byte limit, disk files with
+/* pstore.c - cache storage: sharded index, LRU byte limit, disk files with
  * a CRC, atomic replacement and load-time checks. */
-#include "proxy/store.h"
+#include "proxy/pstore.h"
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 
@@ -34,22 +34,22 @@ struct disk_hdr {
 
 struct grave {
     struct grave *next;
-    char name[STORE_NAME_LEN];
+    char name[PSTORE_NAME_LEN];
 };
 
 struct shard {
     pthread_mutex_t mu;
-    store_obj_t *buckets[PROXY_STORE_BUCKETS];
-    store_obj_t *lru_head, *lru_tail;   /* head: most recently used */
+    pstore_obj_t *buckets[PROXY_STORE_BUCKETS];
+    pstore_obj_t *lru_head, *lru_tail;   /* head: most recently used */
     uint64_t bytes, objects, evicted;
 };
 
 struct wjob {
     struct wjob *next;
-    store_obj_t *o;
+    pstore_obj_t *o;
 };
 
-struct store {
+struct pstore {
     struct shard shards[PROXY_STORE_SHARDS];
     /* The writer thread (with a directory). */
     pthread_t writer;
@@ -77,7 +77,7 @@ static uint64_t hash_bytes(uint64_t h, const char *p, size_t n)
 }
 #define HASH_INIT 0xcbf29ce484222325ull
 
-static struct shard *shard_of(store_t *s, uint64_t h)
+static struct shard *shard_of(pstore_t *s, uint64_t h)
 {
     return &s->shards[h % PROXY_STORE_SHARDS];
 }
@@ -95,7 +95,7 @@ static char *dup_slice(slice_t s)
     return c;
 }
 
-static void obj_free(store_obj_t *o)
+static void obj_free(pstore_obj_t *o)
 {
     free(o->key);
     free(o->vary);
@@ -107,7 +107,7 @@ static void obj_free(store_obj_t *o)
 }
 
 /* Splits head into fields ("Name: value\r\n" lines). */
-static int parse_head(store_obj_t *o)
+static int parse_head(pstore_obj_t *o)
 {
     size_t n = 0;
     for (size_t i = 0; i + 1 < o->head_len; i++)
@@ -138,10 +138,10 @@ static int parse_head(store_obj_t *o)
     return 0;
 }
 
-store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
+pstore_obj_t *pstore_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
                            size_t head_len, int64_t req_time, int64_t resp_time)
 {
-    store_obj_t *o = calloc(1, sizeof *o);
+    pstore_obj_t *o = calloc(1, sizeof *o);
     if (o == NULL)
         return NULL;
     atomic_init(&o->refs, 1);
@@ -168,7 +168,7 @@ store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, 
     return o;
 }
 
-int store_obj_append(store_obj_t *o, const char *p, size_t n, uint64_t max)
+int pstore_obj_append(pstore_obj_t *o, const char *p, size_t n, uint64_t max)
 {
     if (n == 0)
         return 0;
@@ -191,43 +191,43 @@ int store_obj_append(store_obj_t *o, const char *p, size_t n, uint64_t max)
     return 0;
 }
 
-void store_obj_ref(store_obj_t *o)
+void pstore_obj_ref(pstore_obj_t *o)
 {
     atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
 }
 
-void store_obj_release(store_obj_t *o)
+void pstore_obj_release(pstore_obj_t *o)
 {
     if (o != NULL && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
         obj_free(o);
 }
 
-void store_file_name(const store_obj_t *o, char *out)
+void pstore_file_name(const pstore_obj_t *o, char *out)
 {
     uint64_t h = hash_bytes(HASH_INIT, o->key, strlen(o->key));
     h = hash_bytes(h, "\n", 1);
     h = hash_bytes(h, o->vkey, strlen(o->vkey));
-    snprintf(out, STORE_NAME_LEN, "%016llx-%016llx.pce", (unsigned long long)h,
+    snprintf(out, PSTORE_NAME_LEN, "%016llx-%016llx.pce", (unsigned long long)h,
              (unsigned long long)o->gen);
 }
 
 /* ------------------------------------------------------------ index */
 
-static void grave_add(store_t *s, const store_obj_t *o)
+static void grave_add(pstore_t *s, const pstore_obj_t *o)
 {
     if (s->dir == NULL || !o->on_disk)
         return;
     struct grave *g = malloc(sizeof *g);
     if (g == NULL)
         return; /* the file stays; at the next start it is a duplicate or loads again */
-    store_file_name(o, g->name);
+    pstore_file_name(o, g->name);
     pthread_mutex_lock(&s->grave_mu);
     g->next = s->graves;
     s->graves = g;
     pthread_mutex_unlock(&s->grave_mu);
 }
 
-static void lru_unlink(struct shard *sh, store_obj_t *o)
+static void lru_unlink(struct shard *sh, pstore_obj_t *o)
 {
     if (o->lru_prev)
         o->lru_prev->lru_next = o->lru_next;
@@ -240,7 +240,7 @@ static void lru_unlink(struct shard *sh, store_obj_t *o)
     o->lru_prev = o->lru_next = NULL;
 }
 
-static void lru_front(struct shard *sh, store_obj_t *o)
+static void lru_front(struct shard *sh, pstore_obj_t *o)
 {
     o->lru_next = sh->lru_head;
     o->lru_prev = NULL;
@@ -252,9 +252,9 @@ static void lru_front(struct shard *sh, store_obj_t *o)
 }
 
 /* Takes o out of its shard (lock held) and drops the store's reference. */
-static void index_drop(store_t *s, struct shard *sh, store_obj_t *o)
+static void index_drop(pstore_t *s, struct shard *sh, pstore_obj_t *o)
 {
-    store_obj_t **pp = &sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
+    pstore_obj_t **pp = &sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
     while (*pp != o)
         pp = &(*pp)->hnext;
     *pp = o->hnext;
@@ -264,24 +264,24 @@ static void index_drop(store_t *s, struct shard *sh, store_obj_t *o)
     sh->objects--;
     o->in_index = 0;
     grave_add(s, o);
-    store_obj_release(o);
+    pstore_obj_release(o);
 }
 
-static uint64_t obj_bytes(const store_obj_t *o)
+static uint64_t obj_bytes(const pstore_obj_t *o)
 {
     return sizeof *o + strlen(o->key) + strlen(o->vary) + strlen(o->vkey) + o->head_len +
            o->body_len + 4;
 }
 
-int store_put(store_t *s, store_obj_t *o)
+int pstore_put(pstore_t *s, pstore_obj_t *o)
 {
     o->bytes = obj_bytes(o);
     if (o->bytes > s->shard_limit)
         return -1;
     struct shard *sh = shard_of(s, o->hash);
     pthread_mutex_lock(&sh->mu);
-    store_obj_t **head = &sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
-    for (store_obj_t *x = *head; x != NULL; x = x->hnext) {
+    pstore_obj_t **head = &sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
+    for (pstore_obj_t *x = *head; x != NULL; x = x->hnext) {
         if (x->hash == o->hash && strcmp(x->key, o->key) == 0 && strcmp(x->vkey, o->vkey) == 0) {
             index_drop(s, sh, x);
             break;
@@ -293,7 +293,7 @@ int store_put(store_t *s, store_obj_t *o)
     }
     if (o->gen == 0)
         o->gen = atomic_fetch_add(&s->gen, 1);
-    store_obj_ref(o);
+    pstore_obj_ref(o);
     o->in_index = 1;
     o->hnext = *head;
     *head = o;
@@ -304,14 +304,14 @@ int store_put(store_t *s, store_obj_t *o)
     return 0;
 }
 
-store_obj_t *store_lookup(store_t *s, slice_t key, const http_field_t *fields, size_t nfields)
+pstore_obj_t *pstore_lookup(pstore_t *s, slice_t key, const http_field_t *fields, size_t nfields)
 {
     uint64_t h = hash_bytes(HASH_INIT, key.p, key.len);
     struct shard *sh = shard_of(s, h);
     char vk[PROXY_MAX_SECONDARY_KEY];
-    store_obj_t *best = NULL;
+    pstore_obj_t *best = NULL;
     pthread_mutex_lock(&sh->mu);
-    for (store_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext) {
+    for (pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext) {
         if (x->hash != h || strlen(x->key) != key.len || memcmp(x->key, key.p, key.len) != 0)
             continue;
         if (x->vary[0] != '\0') {
@@ -325,21 +325,21 @@ store_obj_t *store_lookup(store_t *s, slice_t key, const http_field_t *fields, s
     if (best != NULL) {
         lru_unlink(sh, best);
         lru_front(sh, best);
-        store_obj_ref(best);
+        pstore_obj_ref(best);
     }
     pthread_mutex_unlock(&sh->mu);
     return best;
 }
 
-int store_remove(store_t *s, slice_t key)
+int pstore_remove(pstore_t *s, slice_t key)
 {
     uint64_t h = hash_bytes(HASH_INIT, key.p, key.len);
     struct shard *sh = shard_of(s, h);
     int n = 0;
     pthread_mutex_lock(&sh->mu);
-    store_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
+    pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
     while (x != NULL) {
-        store_obj_t *next = x->hnext;
+        pstore_obj_t *next = x->hnext;
         if (x->hash == h && strlen(x->key) == key.len && memcmp(x->key, key.p, key.len) == 0) {
             index_drop(s, sh, x);
             n++;
@@ -374,7 +374,7 @@ static int write_all(int fd, struct iovec *iov, int n)
     return 0;
 }
 
-int store_persist(store_t *s, store_obj_t *o)
+int pstore_persist(pstore_t *s, pstore_obj_t *o)
 {
     if (s->dir == NULL)
         return 0;
@@ -402,8 +402,8 @@ int store_persist(store_t *s, store_obj_t *o)
             crc = crc32_z(crc, iov[i].iov_base, iov[i].iov_len);
     h.crc = (uint32_t)crc;
 
-    char name[STORE_NAME_LEN], tmp[STORE_NAME_LEN + 8];
-    store_file_name(o, name);
+    char name[PSTORE_NAME_LEN], tmp[PSTORE_NAME_LEN + 8];
+    pstore_file_name(o, name);
     snprintf(tmp, sizeof tmp, "%.33s.part", name);
     int fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd == -1)
@@ -428,7 +428,7 @@ int store_persist(store_t *s, store_obj_t *o)
     return 0;
 }
 
-void store_sweep(store_t *s)
+void pstore_sweep(pstore_t *s)
 {
     pthread_mutex_lock(&s->grave_mu);
     struct grave *g = s->graves;
@@ -444,14 +444,14 @@ void store_sweep(store_t *s)
 
 /* Reads and checks one object file. Returns the object, or NULL when the
  * file is torn or corrupt. */
-static store_obj_t *load_file(int dirfd, const char *name)
+static pstore_obj_t *load_file(int dirfd, const char *name)
 {
     int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd == -1)
         return NULL;
     struct stat st;
     char *data = NULL;
-    store_obj_t *o = NULL;
+    pstore_obj_t *o = NULL;
     const uint64_t most = sizeof(struct disk_hdr) + 3ull * PROXY_MAX_KEY + PROXY_MAX_SECONDARY_KEY +
                           PROXY_MAX_STORED_HEAD + PROXY_MAX_OBJECT;
     if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < sizeof(struct disk_hdr) ||
@@ -489,11 +489,11 @@ static store_obj_t *load_file(int dirfd, const char *name)
     if (memchr(key.p, '\0', key.len) || memchr(vary.p ? vary.p : "", '\0', vary.len) ||
         memchr(vkey.p ? vkey.p : "", '\0', vkey.len))
         goto out;
-    o = store_obj_new(key, vary, vkey, (int)h.status, head, h.head_len, h.req_time, h.resp_time);
+    o = pstore_obj_new(key, vary, vkey, (int)h.status, head, h.head_len, h.req_time, h.resp_time);
     if (o == NULL)
         goto out;
-    if (store_obj_append(o, head + h.head_len, (size_t)h.body_len, h.body_len) < 0) {
-        store_obj_release(o);
+    if (pstore_obj_append(o, head + h.head_len, (size_t)h.body_len, h.body_len) < 0) {
+        pstore_obj_release(o);
         o = NULL;
         goto out;
     }
@@ -506,12 +506,12 @@ out:
 }
 
 /* An object with o's key and secondary key is in the store. */
-static int index_has(store_t *s, const store_obj_t *o)
+static int index_has(pstore_t *s, const pstore_obj_t *o)
 {
     struct shard *sh = shard_of(s, o->hash);
     int found = 0;
     pthread_mutex_lock(&sh->mu);
-    for (store_obj_t *x = sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext)
+    for (pstore_obj_t *x = sh->buckets[(o->hash / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext)
         if (x->hash == o->hash && strcmp(x->key, o->key) == 0 && strcmp(x->vkey, o->vkey) == 0)
             found = 1;
     pthread_mutex_unlock(&sh->mu);
@@ -520,7 +520,7 @@ static int index_has(store_t *s, const store_obj_t *o)
 
 static int newest_first(const void *a, const void *b)
 {
-    const store_obj_t *x = *(store_obj_t *const *)a, *y = *(store_obj_t *const *)b;
+    const pstore_obj_t *x = *(pstore_obj_t *const *)a, *y = *(pstore_obj_t *const *)b;
     return x->resp_time < y->resp_time ? 1 : x->resp_time > y->resp_time ? -1 : 0;
 }
 
@@ -530,7 +530,7 @@ static int ends_with(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
-static int load_dir(store_t *s, char *err, size_t errlen)
+static int load_dir(pstore_t *s, char *err, size_t errlen)
 {
     int dfd = dup(s->dirfd);
     DIR *d = dfd == -1 ? NULL : fdopendir(dfd);
@@ -540,7 +540,7 @@ static int load_dir(store_t *s, char *err, size_t errlen)
             close(dfd);
         return -1;
     }
-    store_obj_t **objs = NULL;
+    pstore_obj_t **objs = NULL;
     size_t n = 0, cap = 0;
     uint64_t maxgen = 0;
     struct dirent *e;
@@ -552,21 +552,21 @@ static int load_dir(store_t *s, char *err, size_t errlen)
         }
         if (!ends_with(e->d_name, ".pce"))
             continue;
-        store_obj_t *o = load_file(s->dirfd, e->d_name);
-        char want[STORE_NAME_LEN];
+        pstore_obj_t *o = load_file(s->dirfd, e->d_name);
+        char want[PSTORE_NAME_LEN];
         if (o != NULL)
-            store_file_name(o, want);
+            pstore_file_name(o, want);
         if (o == NULL || strcmp(want, e->d_name) != 0) {
-            store_obj_release(o);
+            pstore_obj_release(o);
             unlinkat(s->dirfd, e->d_name, 0);
             s->discarded++;
             continue;
         }
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 64;
-            store_obj_t **no = realloc(objs, nc * sizeof *no);
+            pstore_obj_t **no = realloc(objs, nc * sizeof *no);
             if (no == NULL) {
-                store_obj_release(o);
+                pstore_obj_release(o);
                 break;
             }
             objs = no;
@@ -582,20 +582,20 @@ static int load_dir(store_t *s, char *err, size_t errlen)
     if (n > 1)
         qsort(objs, n, sizeof *objs, newest_first);
     for (size_t i = 0; i < n; i++) {
-        store_obj_t *o = objs[i];
+        pstore_obj_t *o = objs[i];
         /* An older copy of the same variant, or one that no longer fits,
-         * goes (store_put queues the file of what it replaces). */
+         * goes (pstore_put queues the file of what it replaces). */
         int dup = index_has(s, o);
-        if (dup || store_put(s, o) < 0) {
+        if (dup || pstore_put(s, o) < 0) {
             grave_add(s, o);
             s->discarded++;
         } else {
             s->loaded++;
         }
-        store_obj_release(o);
+        pstore_obj_release(o);
     }
     free(objs);
-    store_sweep(s);
+    pstore_sweep(s);
     return 0;
 }
 
@@ -603,7 +603,7 @@ static int load_dir(store_t *s, char *err, size_t errlen)
 
 static void *writer_main(void *arg)
 {
-    store_t *s = arg;
+    pstore_t *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->wmu);
         while (s->whead == NULL && !s->writer_stop)
@@ -618,17 +618,17 @@ static void *writer_main(void *arg)
         if (j == NULL)
             return NULL; /* stopping, and the queue is empty */
         if (j->o != NULL) {
-            int rc = store_persist(s, j->o);
+            int rc = pstore_persist(s, j->o);
             if (rc < 0)
                 fprintf(stderr, "portico proxy: cannot write a cache file: %s\n", strerror(-rc));
-            store_obj_release(j->o);
+            pstore_obj_release(j->o);
         }
-        store_sweep(s);
+        pstore_sweep(s);
         free(j);
     }
 }
 
-void store_persist_async(store_t *s, store_obj_t *o)
+void pstore_persist_async(pstore_t *s, pstore_obj_t *o)
 {
     if (!s->writer_on)
         return;
@@ -638,7 +638,7 @@ void store_persist_async(store_t *s, store_obj_t *o)
     j->next = NULL;
     j->o = o;
     if (o != NULL)
-        store_obj_ref(o);
+        pstore_obj_ref(o);
     pthread_mutex_lock(&s->wmu);
     *s->wtail = j;
     s->wtail = &j->next;
@@ -648,9 +648,9 @@ void store_persist_async(store_t *s, store_obj_t *o)
 
 /* ------------------------------------------------------------ lifecycle */
 
-store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errlen)
+pstore_t *pstore_open(uint64_t mem_limit, const char *dir, char *err, size_t errlen)
 {
-    store_t *s = calloc(1, sizeof *s);
+    pstore_t *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -686,11 +686,11 @@ store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errle
     }
     return s;
 fail:
-    store_close(s);
+    pstore_close(s);
     return NULL;
 }
 
-void store_close(store_t *s)
+void pstore_close(pstore_t *s)
 {
     if (s == NULL)
         return;
@@ -706,13 +706,13 @@ void store_close(store_t *s)
     for (unsigned i = 0; i < PROXY_STORE_SHARDS; i++) {
         struct shard *sh = &s->shards[i];
         while (sh->lru_head != NULL) {
-            store_obj_t *o = sh->lru_head;
+            pstore_obj_t *o = sh->lru_head;
             o->on_disk = 0; /* closing is not evicting: the file stays */
             index_drop(s, sh, o);
         }
         pthread_mutex_destroy(&sh->mu);
     }
-    store_sweep(s);
+    pstore_sweep(s);
     pthread_mutex_destroy(&s->grave_mu);
     if (s->dirfd != -1)
         close(s->dirfd);
@@ -720,17 +720,17 @@ void store_close(store_t *s)
     free(s);
 }
 
-int store_has_dir(const store_t *s)
+int pstore_has_dir(const pstore_t *s)
 {
     return s->dir != NULL;
 }
 
-const char *store_dir(const store_t *s)
+const char *pstore_dir(const pstore_t *s)
 {
     return s->dir;
 }
 
-void store_stats(store_t *s, struct store_stats *st)
+void pstore_stats(pstore_t *s, struct pstore_stats *st)
 {
     memset(st, 0, sizeof *st);
     for (unsigned i = 0; i < PROXY_STORE_SHARDS; i++) {

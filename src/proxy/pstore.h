@@ -1,4 +1,4 @@
-/* store.h - the proxy's cache storage: objects in memory under an LRU
+/* pstore.h - the proxy's cache storage: objects in memory under an LRU
  * byte limit, optionally persisted to a directory and reloaded at start.
  *
  * An object is a stored response: its primary key (hop.h's cache key),
@@ -18,10 +18,10 @@
  * reader never sees half a file under the final name). The file carries a
  * CRC-32 over all its bytes; at load, a file that is short, long, has a
  * bad header or a bad CRC is deleted and never served. Writing and
- * deleting files block: call store_persist() and store_remove() off the
- * event loop (a tpool job), store_open() at start-up. */
-#ifndef PORTICO_PROXY_STORE_H
-#define PORTICO_PROXY_STORE_H
+ * deleting files block: call pstore_persist() and pstore_remove() off the
+ * event loop (a tpool job), pstore_open() at start-up. */
+#ifndef PORTICO_PROXY_PSTORE_H
+#define PORTICO_PROXY_PSTORE_H
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -31,9 +31,9 @@
 #include "http/cachectl.h"
 #include "http/parse.h"
 
-typedef struct store store_t;
+typedef struct pstore pstore_t;
 
-typedef struct store_obj {
+typedef struct pstore_obj {
     atomic_int refs;
     char *key;              /* NUL-terminated */
     char *vary;             /* the response's Vary value ("" when none) */
@@ -53,15 +53,15 @@ typedef struct store_obj {
     uint64_t body_len, body_cap;
     int in_index;           /* owned by the store (under its shard lock) */
     uint64_t bytes;         /* what it counts against the limit */
-    struct store_obj *lru_prev, *lru_next, *hnext;
+    struct pstore_obj *lru_prev, *lru_next, *hnext;
     uint64_t hash;
     uint64_t gen;           /* file generation */
     int on_disk;            /* its file was written */
-} store_obj_t;
+} pstore_obj_t;
 
-struct store_stats {
+struct pstore_stats {
     uint64_t objects, bytes;
-    uint64_t loaded, discarded;   /* at store_open: good files, bad ones deleted */
+    uint64_t loaded, discarded;   /* at pstore_open: good files, bad ones deleted */
     uint64_t evicted;
 };
 
@@ -69,60 +69,60 @@ struct store_stats {
  * directory is created if missing and every good object file in it is
  * loaded (newest first, as long as they fit); bad and temporary files are
  * deleted. Returns NULL with one readable sentence in err. */
-store_t *store_open(uint64_t mem_limit, const char *dir, char *err, size_t errlen);
-void store_close(store_t *s);
+pstore_t *pstore_open(uint64_t mem_limit, const char *dir, char *err, size_t errlen);
+void pstore_close(pstore_t *s);
 
 /* A new object (refs 1, not in the store) with copies of the strings and
  * head, whose lines are parsed into fields (a line without ':' is
  * skipped). Returns NULL when out of memory. */
-store_obj_t *store_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
+pstore_obj_t *pstore_obj_new(slice_t key, slice_t vary, slice_t vkey, int status, const char *head,
                            size_t head_len, int64_t req_time, int64_t resp_time);
 
 /* Appends body bytes to an object not yet put. Returns 0, or -1 when out
  * of memory or past max (then nothing is appended). */
-int store_obj_append(store_obj_t *o, const char *p, size_t n, uint64_t max);
+int pstore_obj_append(pstore_obj_t *o, const char *p, size_t n, uint64_t max);
 
-void store_obj_ref(store_obj_t *o);
-void store_obj_release(store_obj_t *o);
+void pstore_obj_ref(pstore_obj_t *o);
+void pstore_obj_release(pstore_obj_t *o);
 
 /* Finds the freshest object for key whose secondary key matches the
  * request fields under its own Vary value. Returns it with a reference
  * (release it), or NULL. Marks it recently used. */
-store_obj_t *store_lookup(store_t *s, slice_t key, const http_field_t *fields, size_t nfields);
+pstore_obj_t *pstore_lookup(pstore_t *s, slice_t key, const http_field_t *fields, size_t nfields);
 
 /* Puts o (which the caller keeps its own reference to) in place of any
  * object with the same key and secondary key, and evicts the least
  * recently used objects of its shard beyond the limit. An object larger
  * than a shard's share is not stored: returns -1. Returns 0. */
-int store_put(store_t *s, store_obj_t *o);
+int pstore_put(pstore_t *s, pstore_obj_t *o);
 
 /* Drops every object of key from memory (their files are queued for
- * store_sweep). Returns how many. */
-int store_remove(store_t *s, slice_t key);
+ * pstore_sweep). Returns how many. */
+int pstore_remove(pstore_t *s, slice_t key);
 
 /* Writes o to the directory (blocking: temp file, fsync, rename, fsync of
  * the directory), unless it already left the store. A no-op without a
  * directory. Returns 0 or -errno. */
-int store_persist(store_t *s, store_obj_t *o);
+int pstore_persist(pstore_t *s, pstore_obj_t *o);
 
 /* Deletes the files queued for deletion (blocking). */
-void store_sweep(store_t *s);
+void pstore_sweep(pstore_t *s);
 
-/* Queues o (a reference is taken) for store_persist on the store's own
+/* Queues o (a reference is taken) for pstore_persist on the store's own
  * writer thread, which sweeps after each job; o NULL queues a sweep only.
  * Never blocks: for the event loop. A no-op without a directory.
- * store_close() waits for the queue to drain. */
-void store_persist_async(store_t *s, store_obj_t *o);
+ * pstore_close() waits for the queue to drain. */
+void pstore_persist_async(pstore_t *s, pstore_obj_t *o);
 
 /* The file name an object has in the directory: "<16 hex>-<16 hex>.pce"
- * into out (STORE_NAME_LEN bytes). */
-#define STORE_NAME_LEN 38
-void store_file_name(const store_obj_t *o, char *out);
+ * into out (PSTORE_NAME_LEN bytes). */
+#define PSTORE_NAME_LEN 38
+void pstore_file_name(const pstore_obj_t *o, char *out);
 
 /* The directory, or NULL. */
-const char *store_dir(const store_t *s);
+const char *pstore_dir(const pstore_t *s);
 
-int store_has_dir(const store_t *s);
-void store_stats(store_t *s, struct store_stats *st);
+int pstore_has_dir(const pstore_t *s);
+void pstore_stats(pstore_t *s, struct pstore_stats *st);
 
 #endif
