@@ -146,6 +146,11 @@ static void relay_field(hs_req_t *r, const http_field_t *fl)
     buf_append(r->hdr, "\r\n", 2);
 }
 
+static void release_obj(void *o)
+{
+    pstore_obj_release(o);
+}
+
 /* Answers from a stored object. */
 static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
                       const char *via_name)
@@ -187,10 +192,15 @@ static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, in
     } while (n);
     hs_resp_field(r, "Age", a + k, sizeof a - (size_t)k);
     hs_resp_field_str(r, "X-Cache", xcache);
-    if (o->status == 204 || o->status == 304 || o->status < 200)
+    if (o->status == 204 || o->status == 304 || o->status < 200) {
         hs_resp_empty(r);
-    else
+    } else if (o->body_len <= PROXY_COPY_BODY_MAX || r->conn == NULL) {
         hs_resp_body(r, o->body ? o->body : "", (size_t)o->body_len);
+    } else {
+        /* Sent from the object itself: it lives until the engine is done. */
+        pstore_obj_ref((pstore_obj_t *)o);
+        hs_resp_mem_ref(r, o->body, (size_t)o->body_len, release_obj, (void *)o);
+    }
 }
 
 /* ------------------------------------------------------------ disk */

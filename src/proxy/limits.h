@@ -33,6 +33,10 @@
 /* Longest stored response head. */
 #define PROXY_MAX_STORED_HEAD      (64u * 1024u)
 
+/* A stored body up to this size is copied into the response; a larger
+ * one is sent from the object (one writev with the head, no copy). */
+#define PROXY_COPY_BODY_MAX        (4u * 1024u)
+
 /* Tunnels: bytes buffered from one side before it stops reading the other. */
 #define PROXY_TUNNEL_BUF           (64u * 1024u)
 /* Upstream connect, including the DNS lookup (ms): 504 beyond. */

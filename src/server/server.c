@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,7 +56,11 @@ struct hs_conn {
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
     loop_defer_t dkick;
-    addr_t peer;             /* from accept (hs_peer) */      /* a streamed response got bytes: send them */
+    addr_t peer;             /* from accept (hs_peer) */
+    const char *mem;         /* hs_resp_mem_ref: body bytes not yet sent */
+    size_t mem_left;
+    void (*mem_release)(void *);
+    void *mem_ref;      /* a streamed response got bytes: send them */
 };
 
 struct hs_server;
@@ -335,8 +340,11 @@ static void listeners_set(struct hs_worker *w, int on)
     w->paused = !on;
 }
 
+static void conn_drop_mem(struct hs_conn *c);
+
 static void conn_drop_file(struct hs_conn *c)
 {
+    conn_drop_mem(c);
     if (c->file_fd < 0)
         return;
     if (c->file_release != NULL)
@@ -578,16 +586,20 @@ void hs_resp_error(hs_req_t *r, int status)
 /* More body follows what is queued now: a file range or another part. */
 static int more_coming(const struct hs_conn *c)
 {
-    return c->file_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
+    return c->file_left > 0 || c->mem_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
 }
 
 /* Sends what the handler built in the worker's scratch buffer; what the
  * socket does not take is kept in c->out. */
+static int conn_send_first_mem(struct hs_conn *c);
+
 static int conn_send_first(struct hs_conn *c)
 {
     buf_t *s = &c->w->scratch;
     const char *p = buf_head(s);
     size_t n = s->len;
+    if (c->mem_left > 0 && c->out.len == 0)
+        return conn_send_first_mem(c);
     if (c->out.len > 0) {
         /* Bytes already queued (a 100 Continue) go first. */
         int rc = buf_append(&c->out, p, n);
@@ -625,6 +637,16 @@ again:
             return errno == EAGAIN ? F_AGAIN : F_ERR;
         }
         buf_consume(&c->out, (size_t)k);
+    }
+    while (c->mem_left > 0) {
+        ssize_t k = send(c->io.fd, c->mem, c->mem_left, MSG_NOSIGNAL);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? F_AGAIN : F_ERR;
+        }
+        c->mem += k;
+        c->mem_left -= (size_t)k;
     }
     while (c->file_left > 0) {
         size_t n = c->file_left > HS_SENDFILE_MAX ? HS_SENDFILE_MAX : (size_t)c->file_left;
@@ -1595,4 +1617,61 @@ int hs_peer(hs_req_t *r, addr_t *a)
 int hs_local(hs_req_t *r, addr_t *a)
 {
     return r->conn ? sock_local(r->conn->io.fd, a) : -ENOTCONN;
+}
+
+/* ------------------------------------------------ bodies from memory */
+
+static void conn_drop_mem(struct hs_conn *c)
+{
+    if (c->mem_release != NULL)
+        c->mem_release(c->mem_ref);
+    c->mem_release = NULL;
+    c->mem = NULL;
+    c->mem_left = 0;
+}
+
+/* The head in scratch and the memory body in one writev; what the socket
+ * does not take of the head goes to c->out, the body stays referenced. */
+static int conn_send_first_mem(struct hs_conn *c)
+{
+    buf_t *s = &c->w->scratch;
+    struct iovec iov[2] = { { buf_head(s), s->len }, { (void *)c->mem, c->mem_left } };
+    ssize_t k;
+    do {
+        k = writev(c->io.fd, iov, 2);
+    } while (k == -1 && errno == EINTR);
+    if (k == -1 && errno != EAGAIN) {
+        buf_reset(s);
+        return F_ERR;
+    }
+    size_t sent = k > 0 ? (size_t)k : 0;
+    if (sent < s->len) {
+        if (buf_append(&c->out, buf_head(s) + sent, s->len - sent) < 0) {
+            buf_reset(s);
+            return F_ERR;
+        }
+        sent = 0;
+    } else {
+        sent -= s->len;
+    }
+    buf_reset(s);
+    c->mem += sent;
+    c->mem_left -= sent;
+    return c->out.len > 0 || c->mem_left > 0 ? F_AGAIN : F_DONE;
+}
+
+void hs_resp_mem_ref(hs_req_t *r, const char *p, size_t len, void (*release)(void *), void *ref)
+{
+    struct hs_conn *c = r->conn;
+    content_length(r, len);
+    end_head(r);
+    if (c == NULL || r->head_only || len == 0) {
+        if (release != NULL)
+            release(ref);
+        return;
+    }
+    c->mem = p;
+    c->mem_left = len;
+    c->mem_release = release;
+    c->mem_ref = ref;
 }

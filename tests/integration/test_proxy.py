@@ -650,3 +650,30 @@ def test_large_body_streams_with_backpressure(spawn):
         head, _, body = bytes(buf).partition(b"\r\n\r\n")
         assert b"chunked" not in head.lower() and len(body) == total
     ls.close()
+
+
+def test_large_cached_object_sent_from_the_store(spawn, origin):
+    big = os.urandom(300_000)
+    origin.handlers["/bigobj"] = lambda req: (200, [("Cache-Control", "max-age=60")], big)
+    _, pp = start_proxy(spawn)
+    for want in ("MISS", "HIT", "HIT"):
+        st, h, body = fetch(pp, origin.url("/bigobj"))
+        assert (st, h["x-cache"], body == big) == (200, want, True)
+    st, h, body = fetch(pp, origin.url("/bigobj"), "-I")
+    assert (st, h["x-cache"], h["content-length"], body) == (200, "HIT", "300000", b"")
+    # Many at once, each while others hold the same object.
+    errs = []
+
+    def one():
+        try:
+            if fetch(pp, origin.url("/bigobj"))[2] != big:
+                errs.append("body differs")
+        except AssertionError as e:
+            errs.append(str(e))
+    ts = [threading.Thread(target=one) for _ in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert not errs
+    assert origin.count("/bigobj") == 1
