@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const fixed_hop[] = {
@@ -298,10 +299,11 @@ int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt
 
 int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_req_opts *opt)
 {
-    http_field_t f[HTTP_CEIL_MAX_FIELDS + 8];
+    size_t max = req->nfields + 8;
+    http_field_t *f = malloc(max * sizeof *f);
     buf_t scratch;
     buf_init(&scratch, PROXY_MAX_CHAIN_FIELD * 4 + (size_t)req->head_len);
-    int n = hop_request_fields(req, opt, f, sizeof f / sizeof f[0], &scratch);
+    int n = f ? hop_request_fields(req, opt, f, max, &scratch) : -ENOMEM;
     struct out o = { out, n < 0 };
     wsl(&o, opt->method);
     ws(&o, " ");
@@ -317,6 +319,7 @@ int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_re
         ws(&o, "Transfer-Encoding: chunked\r\n");
     ws(&o, "\r\n");
     buf_dispose(&scratch);
+    free(f);
     if (o.err) {
         buf_reset(out);
         return -ENOBUFS;

@@ -677,3 +677,42 @@ def test_large_cached_object_sent_from_the_store(spawn, origin):
         t.join(30)
     assert not errs
     assert origin.count("/bigobj") == 1
+
+
+def test_response_directives(spawn, origin):
+    down = {"on": False}
+
+    def h(cc, extra=()):
+        return lambda req: (502, [], b"origin down") if down["on"] else (200, [("Cache-Control", cc), *extra], b"ok")
+    far = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
+    past = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 3600))
+    origin.handlers.update({
+        "/smax": h("max-age=0, s-maxage=60"),           # shared caches use s-maxage
+        "/exp": lambda req: (200, [("Expires", far)], b"ok"),
+        "/expired": lambda req: (200, [("Expires", past)], b"ok"),
+        "/nocache": h("no-cache", [("ETag", '"e"')]),    # stored, always revalidated
+        "/mustrev": h("max-age=1, must-revalidate, stale-if-error=60"),
+        "/pub": h("public, max-age=60"),
+    })
+    _, pp = start_proxy(spawn)
+    for path in ("/smax", "/exp", "/expired", "/nocache", "/mustrev"):
+        fetch(pp, origin.url(path))
+    assert fetch(pp, origin.url("/smax"))[1]["x-cache"] == "HIT"
+    assert fetch(pp, origin.url("/exp"))[1]["x-cache"] == "HIT"
+    assert fetch(pp, origin.url("/expired"))[1]["x-cache"] != "HIT"
+    assert fetch(pp, origin.url("/nocache"))[1]["x-cache"] != "HIT"
+    assert origin.count("/smax") == origin.count("/exp") == 1
+    assert origin.count("/expired") == origin.count("/nocache") == 2
+    # public makes a response to a request with Authorization storable.
+    for _ in range(2):
+        fetch(pp, origin.url("/pub"), "-H", "Authorization: Basic eDp5")
+    assert origin.count("/pub") == 1
+    # must-revalidate wins over stale-if-error: no stale answer when down.
+    time.sleep(2.2)
+    down["on"] = True
+    st, h2, body = fetch(pp, origin.url("/mustrev"))
+    assert (st, body) == (502, b"origin down")
+    # max-stale lets the client take a stale one... unless must-revalidate.
+    st, h2, _ = fetch(pp, origin.url("/mustrev"), "-H", "Cache-Control: max-stale=600")
+    assert st == 502
+    down["on"] = False
