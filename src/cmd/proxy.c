@@ -406,6 +406,7 @@ int cmd_proxy(int argc, char **argv)
         o.pc.pool = tp;
     }
     o.hs.any_method = 1; /* extension methods are forwarded; PURGE is ours */
+    o.hs.on_stop = proxy_on_stop;
 
     o.hs.verbose = 0;
     if (!o.quiet) {

@@ -46,6 +46,7 @@ struct fwd {
     int64_t content_length;
     time_t req_time;
     int headed;
+    struct fwd *prev, *next;   /* pw->active */
     loop_defer_t dfree;
 };
 
@@ -56,6 +57,12 @@ static const struct hs_stream_ops stream_ops;
 static void fwd_free(void *arg)
 {
     struct fwd *f = arg;
+    if (f->prev)
+        f->prev->next = f->next;
+    else if (f->pw != NULL && f->pw->active == f)
+        f->pw->active = f->next;
+    if (f->next)
+        f->next->prev = f->prev;
     pstore_obj_release(f->stale);
     pstore_obj_release(f->obj);
     buf_dispose(&f->body);
@@ -628,6 +635,12 @@ static void collapse_wake(loop_t *l, void *arg)
     (void)l;
     struct fwd *f = arg;
     f->waited = 1;
+    if (f->pw->stopping && f->r->conn != NULL) {
+        proxy_answer_text(f->r, 503, "the proxy is stopping");
+        fwd_resume(f);
+        fwd_free(f);
+        return;
+    }
     if (f->r->conn == NULL) { /* the client left while it waited */
         hs_resume(f->r);
         f->r = NULL;
@@ -809,6 +822,10 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
     buf_dispose(&scratch);
     f->r = r;
     f->pw = pw;
+    f->next = pw->active;
+    if (pw->active)
+        pw->active->prev = f;
+    pw->active = f;
     snprintf(f->host, sizeof f->host, "%.*s", (int)host.len, host.p);
     f->port = port;
     f->mid = q->method_id;
@@ -840,4 +857,23 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
     }
     hs_hold(r);
     start_upstream(f);
+}
+
+void fwd_stop_all(struct pworker *pw)
+{
+    pw->stopping = 1;
+    for (struct fwd *f = pw->active; f != NULL; f = f->next) {
+        if (f->up == NULL || f->dfree.queued)
+            continue; /* waiting for a leader, or already ending */
+        client_req_cancel(f->up);
+        f->up = NULL;
+        if (f->r != NULL && !f->headed) {
+            proxy_answer_text(f->r, 503, "the proxy is stopping");
+            fwd_resume(f);
+        } else if (f->r != NULL) {
+            hs_stream_abort(f->r);
+        }
+        f->r = NULL;
+        fwd_finish(f);
+    }
 }

@@ -387,6 +387,11 @@ static void proceed(hs_req_t *r, struct pworker *pw)
     fwd_request(r, pw, host, port);
 }
 
+void proxy_on_stop(void *wctx)
+{
+    fwd_stop_all(wctx);
+}
+
 const struct hs_handler proxy_handler = {
     .worker_init = proxy_worker_init,
     .worker_free = proxy_worker_free,

@@ -49,8 +49,11 @@ struct proxy_config {
     int nself;
 };
 
-/* The handler; hs_run(cfg, &proxy_handler, &proxy_config). */
+/* The handler; hs_run(cfg, &proxy_handler, &proxy_config), with
+ * cfg->on_stop = proxy_on_stop (ends forwards still waiting at the
+ * shutdown timeout). */
 extern const struct hs_handler proxy_handler;
+void proxy_on_stop(void *wctx);
 
 /* The destination of a request: 0 with host and port, or an HTTP status
  * (400: no usable target; 501: https:// in absolute form) with *why. */

@@ -14,7 +14,12 @@ struct pworker {
     client_pool_t *pool;       /* upstream connections; made with loop */
     char *auth_ok[PROXY_AUTH_CACHE];   /* Proxy-Authorization values found good */
     unsigned auth_next;
+    struct fwd *active;        /* forwards in progress (fwd.c) */
+    int stopping;
 };
+
+/* The shutdown timeout passed: ends every forward in progress (fwd.c). */
+void fwd_stop_all(struct pworker *pw);
 
 /* Forwards an allowed, non-CONNECT request (fwd.c): cache, upstream,
  * streaming back. host and port are the destination. */

@@ -1251,6 +1251,8 @@ static void on_stop_timeout(ptimer_t *t, void *arg)
         log_info("worker %d: closing %zu connections at the shutdown timeout", w->idx, w->nconns);
     while (w->conns)
         conn_close(w->conns);
+    if (w->holds > 0 && w->s->cfg->on_stop != NULL)
+        w->s->cfg->on_stop(w->hctx);
     /* Held requests wait for their disk jobs, which post back to this
      * loop: it must outlive them. The last hs_resume() breaks it. */
     if (w->holds == 0)

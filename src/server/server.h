@@ -32,6 +32,10 @@ struct hs_config {
     int nlisten;
     int verbose;                 /* print "listening on" lines on stderr */
     int any_method;              /* hand unknown methods to the handler (else 501) */
+    /* Optional: the shutdown timeout passed with requests still held (a
+     * proxy waiting on upstreams): called with the worker's handler
+     * context to answer or drop them now, so that the worker can end. */
+    void (*on_stop)(void *wctx);
 };
 
 typedef struct hs_req hs_req_t;

@@ -716,3 +716,22 @@ def test_response_directives(spawn, origin):
     st, h2, _ = fetch(pp, origin.url("/mustrev"), "-H", "Cache-Control: max-stale=600")
     assert st == 502
     down["on"] = False
+
+
+@pytest.mark.deadline(40)
+def test_stop_does_not_wait_for_hanging_upstreams(spawn, origin):
+    origin.handlers["/hang2"] = lambda req: None
+    p, pp = start_proxy(spawn, "--upstream-timeout", "60")
+    s = socket.create_connection(("127.0.0.1", pp), timeout=20)
+    s.sendall(f"GET {origin.url('/hang2')} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    end = time.monotonic() + 10
+    while origin.count("/hang2") == 0 and time.monotonic() < end:
+        time.sleep(0.05)
+    assert origin.count("/hang2") == 1
+    t0 = time.monotonic()
+    p.signal(signal.SIGTERM)
+    assert p.wait(20) == 0
+    # The shutdown timeout is 5 s; the upstream timeout (60 s) is not waited for.
+    assert time.monotonic() - t0 < 15
+    assert s.recv(100) == b""
+    s.close()
