@@ -1556,7 +1556,9 @@ int hs_stream_write(hs_req_t *r, const char *p, size_t n)
     return 0;
 }
 
-void hs_stream_end(hs_req_t *r)
+/* Marks a streamed body over; `cut` closes the connection after what is
+ * queued instead of ending the body properly. */
+static void stream_finish(hs_req_t *r, int cut)
 {
     struct hs_conn *c = r->conn;
     if (r->stream_ended)
@@ -1564,22 +1566,23 @@ void hs_stream_end(hs_req_t *r)
     r->stream_ended = 1;
     if (c == NULL)
         return;
-    if (r->stream_chunked && buf_append(&c->out, HTTP_CHUNK_LAST, sizeof HTTP_CHUNK_LAST - 1) < 0)
+    if (cut) {
+        r->close = 1;
         c->close_after = 1;
+    } else if (r->stream_chunked && buf_append(&c->out, HTTP_CHUNK_LAST, sizeof HTTP_CHUNK_LAST - 1) < 0) {
+        c->close_after = 1;
+    }
     stream_queue_kick(c);
+}
+
+void hs_stream_end(hs_req_t *r)
+{
+    stream_finish(r, 0);
 }
 
 void hs_stream_abort(hs_req_t *r)
 {
-    struct hs_conn *c = r->conn;
-    if (r->stream_ended)
-        return;
-    r->stream_ended = 1;
-    if (c == NULL)
-        return;
-    r->close = 1;
-    c->close_after = 1;
-    stream_queue_kick(c);
+    stream_finish(r, 1);
 }
 
 void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *, int, char *, size_t), void *ctx)
