@@ -409,7 +409,9 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     buf_init(&h, PROXY_MAX_STORED_HEAD);
     int head_ok = stored_head(res, &h) == 0;
     const char *why = "";
-    if (f->cache && f->mid == HTTP_M_GET && head_ok &&
+    /* A 304 answers the client's own conditional request: it is not a
+     * response to store for others. */
+    if (f->cache && f->mid == HTTP_M_GET && head_ok && res->status != 304 &&
         http_cache_storable(HTTP_M_GET, f->cfields, f->ncfields, res->status, res->fields, res->nfields, 1,
                             &why) &&
         (res->content_length < 0 || (uint64_t)res->content_length <= pc->max_object)) {

@@ -735,3 +735,37 @@ def test_stop_does_not_wait_for_hanging_upstreams(spawn, origin):
     assert time.monotonic() - t0 < 15
     assert s.recv(100) == b""
     s.close()
+
+
+def test_client_conditional_304_is_relayed_not_stored(spawn, origin):
+    origin.handlers["/cond"] = lambda req: (
+        (304, [("ETag", '"x"'), ("Cache-Control", "max-age=60")], b"")
+        if req.headers.get("If-None-Match") == '"x"' else
+        (200, [("ETag", '"x"'), ("Cache-Control", "max-age=60")], b"full body"))
+    _, pp = start_proxy(spawn)
+    st, h, body = fetch(pp, origin.url("/cond"), "-H", 'If-None-Match: "x"')
+    assert (st, body) == (304, b"")
+    st, h, body = fetch(pp, origin.url("/cond"))
+    assert (st, h["x-cache"], body) == (200, "MISS", b"full body")
+    assert fetch(pp, origin.url("/cond"))[1]["x-cache"] == "HIT"
+
+
+def test_names_resolve_on_the_loop(spawn, origin):
+    """localhost comes from /etc/hosts through the stub resolver, for a
+    tunnel and for a forward; a name that does not resolve is a 502."""
+    ls = echo_server()
+    eport = ls.getsockname()[1]
+    _, pp = start_proxy(spawn, "--connect-port", eport)
+    with socket.create_connection(("127.0.0.1", pp), timeout=10) as s:
+        s.sendall(f"CONNECT localhost:{eport} HTTP/1.1\r\nHost: localhost:{eport}\r\n\r\nping".encode())
+        buf = b""
+        while not buf.endswith(b"ping"):
+            d = s.recv(100)
+            assert d, buf
+            buf += d
+        assert buf.startswith(b"HTTP/1.1 200")
+    st, _, body = fetch(pp, f"http://localhost:{origin.port}/named")
+    assert (st, body) == (200, b"body of /named")
+    st, _, body = fetch(pp, "http://no-such-host.invalid/x")
+    assert st in (502, 504) and b"no-such-host.invalid" in body
+    ls.close()
