@@ -5,6 +5,7 @@
  * methods, and the response streamed back while it is stored. */
 #include "core/log.h"
 #include "http/cachectl.h"
+#include "http/cond.h"
 #include "http/date.h"
 #include "http/status.h"
 #include "proxy/collapse.h"
@@ -158,11 +159,48 @@ static void release_obj(void *o)
     pstore_obj_release(o);
 }
 
-/* Answers from a stored object. */
+/* 304 when the client's own If-None-Match / If-Modified-Since say it
+ * has the stored response already (RFC 9111 §4.3.2), else 0. */
+static int client_not_modified(const http_field_t *req, size_t nreq, const pstore_obj_t *o)
+{
+    if (o->status != 200)
+        return 0;
+    struct http_cond c;
+    memset(&c, 0, sizeof c);
+    const http_field_t *inm = http_fields_find(req, nreq, "if-none-match");
+    const http_field_t *ims = http_fields_find(req, nreq, "if-modified-since");
+    if (inm != NULL)
+        c.if_none_match = inm->value;
+    if (ims != NULL && http_date_parse(ims->value, &c.ims) == 0)
+        c.has_ims = 1;
+    if (inm == NULL && !c.has_ims)
+        return 0;
+    const http_field_t *etag = http_fields_find(o->fields, o->nfields, "etag");
+    const http_field_t *lm = http_fields_find(o->fields, o->nfields, "last-modified");
+    time_t mtime = 0;
+    if (lm == NULL || http_date_parse(lm->value, &mtime) != 0) {
+        if (inm == NULL)
+            return 0; /* nothing to compare a date with */
+        mtime = (time_t)o->resp_time;
+    }
+    return http_cond_eval(&c, 1, etag ? etag->value : SLICE_LIT(""), mtime, 1) == 304 ? 304 : 0;
+}
+
+/* Answers from a stored object (with status 304 and no body instead of
+ * its own when `not_modified`). */
+static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
+                         const char *via_name, int not_modified);
+
 static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
                       const char *via_name)
 {
-    hs_resp_start_relay(r, o->status);
+    serve_obj_as(r, o, xcache, age, via_name, 0);
+}
+
+static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
+                         const char *via_name, int not_modified)
+{
+    hs_resp_start_relay(r, not_modified ? 304 : o->status);
     int has_date = 0;
     for (size_t i = 0; i < o->nfields; i++) {
         const http_field_t *fl = &o->fields[i];
@@ -199,7 +237,7 @@ static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, in
     } while (n);
     hs_resp_field(r, "Age", a + k, sizeof a - (size_t)k);
     hs_resp_field_str(r, "X-Cache", xcache);
-    if (o->status == 204 || o->status == 304 || o->status < 200) {
+    if (not_modified || o->status == 204 || o->status == 304 || o->status < 200) {
         hs_resp_empty(r);
     } else if (o->body_len <= PROXY_COPY_BODY_MAX || r->conn == NULL) {
         hs_resp_body(r, o->body ? o->body : "", (size_t)o->body_len);
@@ -596,7 +634,8 @@ static int try_cache(struct fwd *f)
     if (o != NULL) {
         struct verdict v = judge(f, o, now);
         if (v.use == HTTP_CACHE_USE_FRESH || v.use == HTTP_CACHE_USE_STALE) {
-            serve_obj(r, o, v.use == HTTP_CACHE_USE_FRESH ? "HIT" : "STALE", v.age, pc->via_name);
+            serve_obj_as(r, o, v.use == HTTP_CACHE_USE_FRESH ? "HIT" : "STALE", v.age, pc->via_name,
+                         client_not_modified(f->cfields, f->ncfields, o));
             pstore_obj_release(o);
             return 1;
         }

@@ -769,3 +769,18 @@ def test_names_resolve_on_the_loop(spawn, origin):
     st, _, body = fetch(pp, "http://no-such-host.invalid/x")
     assert st in (502, 504) and b"no-such-host.invalid" in body
     ls.close()
+
+
+def test_conditional_request_answered_from_the_cache(spawn, origin):
+    lm = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() - 7200))
+    origin.handlers["/c304"] = lambda req: (200, [("ETag", '"v9"'), ("Last-Modified", lm),
+                                                  ("Cache-Control", "max-age=60")], b"cached body")
+    _, pp = start_proxy(spawn)
+    fetch(pp, origin.url("/c304"))
+    st, h, body = fetch(pp, origin.url("/c304"), "-H", 'If-None-Match: "v9"')
+    assert (st, h["x-cache"], h["etag"], body) == (304, "HIT", '"v9"', b"")
+    st, _, body = fetch(pp, origin.url("/c304"), "-H", 'If-None-Match: "other"')
+    assert (st, body) == (200, b"cached body")
+    st, _, _ = fetch(pp, origin.url("/c304"), "-H", f"If-Modified-Since: {lm}")
+    assert st == 304
+    assert origin.count("/c304") == 1
