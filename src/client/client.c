@@ -50,6 +50,7 @@ struct conn {
     dns_resolve_t *dns;
     uint16_t qtype;
     int addr_idx;
+    int last_err;                /* errno of the last failed connect */
     addr_t peer;
     buf_t in;
     uint64_t id;
@@ -301,12 +302,14 @@ static void conn_io(io_t *io, uint32_t ev);
 static void conn_try_connect(struct conn *c)
 {
     struct origin *o = c->o;
-    char err[CLIENT_HOST_MAX + 64];
+    char err[CLIENT_HOST_MAX + 160];
     while (c->addr_idx < o->naddrs) {
         const addr_t *a = &o->addrs[c->addr_idx++];
         int fd = sock_connect(a, SOCK_STREAM);
-        if (fd < 0)
+        if (fd < 0) {
+            c->last_err = -fd;
             continue;
+        }
         c->peer = *a;
         c->state = C_CONNECTING;
         if (loop_io_add(c->pool->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
@@ -318,7 +321,8 @@ static void conn_try_connect(struct conn *c)
         c->pool->st.connects++;
         return;
     }
-    snprintf(err, sizeof err, "cannot connect to %s port %u", o->host, (unsigned)o->port);
+    snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
+             c->last_err ? strerror(c->last_err) : "no address");
     client_req_t *r = c->req;
     conn_close(c);
     if (r != NULL)
@@ -333,6 +337,7 @@ static void conn_connect_result(struct conn *c)
         return;
     }
     /* This address refused: the next one on a new socket. */
+    c->last_err = -rc;
     loop_io_close(&c->io);
     c->registered = 0;
     conn_try_connect(c);
@@ -848,6 +853,10 @@ int client_req_finish(client_req_t *r)
 
 /* ----------------------------------------------------------- sending */
 
+/* Sends what the request has queued until the socket is full. in_send
+ * stays set across the on_drain calls, so that client_req_write() from
+ * inside them only queues: the loop here sends it, and a body that keeps
+ * coming never recurses. */
 static void conn_send(struct conn *c)
 {
     client_req_t *r = c->req;
@@ -865,20 +874,27 @@ static void conn_send(struct conn *c)
                                        (size_t)((uint64_t)r->body_len - r->body_sent) };
         else if (r->body == CLIENT_BODY_STREAM && r->out.len > 0)
             iov[n++] = (struct iovec){ buf_head(&r->out), r->out.len };
-        if (n == 0)
+        if (n == 0) {
+            /* Everything queued went out: ask for more. */
+            if (r->body == CLIENT_BODY_STREAM && !r->finished && r->cbs.on_drain != NULL) {
+                r->cbs.on_drain(r, r->arg);
+                if (r->state == R_DONE || r->c != c)
+                    return;
+                if (r->out.len > 0 || r->finished)
+                    continue;
+            }
             break;
+        }
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
         ssize_t w = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
         if (w == -1) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                r->in_send = 0;
+            r->in_send = 0;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
                 return;
-            }
             char msg[128];
             snprintf(msg, sizeof msg, "sending the request failed: %s", strerror(errno));
-            r->in_send = 0;
             conn_fail(c, CLIENT_E_SEND, msg);
             return;
         }
@@ -894,22 +910,18 @@ static void conn_send(struct conn *c)
             buf_consume(&r->out, left);
         if (r->state == R_WAIT)
             timer_arm(c, c->pool->o.read_timeout_ms);
-        if (r->body == CLIENT_BODY_STREAM && !r->finished && r->out.len < CLIENT_SEND_LOW_WATER &&
-            r->cbs.on_drain != NULL) {
+        if (r->body == CLIENT_BODY_STREAM && !r->finished && r->out.len > 0 &&
+            r->out.len < CLIENT_SEND_LOW_WATER && r->cbs.on_drain != NULL) {
+            /* Top up before the queue runs dry. */
             r->cbs.on_drain(r, r->arg);
-            if (r->state == R_DONE || r->c != c) {
+            if (r->state == R_DONE || r->c != c)
                 return;
-            }
         }
     }
     r->in_send = 0;
     if (body_complete(r) && r->state == R_WAIT) {
         r->state = R_HEAD;
         timer_arm(c, c->pool->o.header_timeout_ms);
-    } else if (r->body == CLIENT_BODY_STREAM && !r->finished && r->cbs.on_drain != NULL &&
-               r->state != R_DONE) {
-        /* Everything queued went out: ask for more. */
-        r->cbs.on_drain(r, r->arg);
     }
 }
 

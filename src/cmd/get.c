@@ -45,6 +45,7 @@
 #define GET_DEFAULT_REDIRS  50
 #define GET_PROXY_PORT      1080       /* a proxy URL without a port, as curl */
 #define GET_PROGRESS_MS     250        /* progress bar redraws at most this often */
+#define GET_STDIN_CHUNK     (64 * 1024) /* -T -: bytes read from stdin at once */
 
 enum {
     EX_OK = 0, EX_FAIL = 1, EX_URL = 3, EX_RESOLVE = 6, EX_CONNECT = 7, EX_REPLY = 8,
@@ -89,6 +90,10 @@ struct xfer {
     long redirects;
     const char *method;        /* current method (a 303 makes it GET) */
     int send_body;
+    int stdin_body;            /* -T -: the body streams from stdin, chunked */
+    int stdin_eof;
+    size_t sbuf_len, sbuf_off;  /* a read of stdin the engine has not taken yet */
+    char sbuf[GET_STDIN_CHUNK];
     const void *body;
     int64_t body_len;
     void *upload_map;
@@ -144,7 +149,7 @@ static void get_usage(FILE *out)
             "  -d, --data DATA         POST DATA (@FILE: the file, CR and LF removed);\n"
             "                          several -d are joined with '&'\n"
             "      --data-binary DATA  the same, bytes as they are (@FILE)\n"
-            "  -T, --upload-file FILE  upload FILE with PUT\n"
+            "  -T, --upload-file FILE  upload FILE with PUT (- : stdin, sent chunked)\n"
             "  -o, --output FILE       write the body to FILE (one per URL, in order)\n"
             "  -O, --remote-name       write the body to the URL's last path segment\n"
             "  -I, --head              HEAD: show the response head only\n"
@@ -398,12 +403,13 @@ static int pct_val(char c)
     return -1;
 }
 
-static void basic_auth(struct xfer *x)
+/* Adds `field`: Basic credentials from a URL's userinfo (percent-decoded,
+ * "user" alone meaning an empty password). */
+static void basic_auth(struct xfer *x, slice_t ui, const char *field)
 {
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char plain[512], enc[720] = "Basic ";
     size_t n = 0;
-    slice_t ui = x->u.userinfo;
     for (size_t i = 0; i < ui.len && n < sizeof plain; i++) {
         if (ui.p[i] == '%' && i + 2 < ui.len) {
             plain[n++] = (char)(pct_val(ui.p[i + 1]) * 16 + pct_val(ui.p[i + 2]));
@@ -424,7 +430,7 @@ static void basic_auth(struct xfer *x)
         enc[k++] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
         enc[k++] = i + 2 < n ? b64[v & 63] : '=';
     }
-    add_field(x, "Authorization", fstore(x, enc, k));
+    add_field(x, field, fstore(x, enc, k));
 }
 
 /* Builds the request's fields: Host, defaults, the user's -H fields, and
@@ -444,7 +450,7 @@ static void build_fields(struct xfer *x, int same_origin)
     if (!user_has(o, "accept"))
         add_field(x, "Accept", SLICE_LIT("*/*"));
     if (x->u.has_userinfo && !user_has(o, "authorization"))
-        basic_auth(x);
+        basic_auth(x, x->u.userinfo, "Authorization");
     for (size_t i = 0; i < o->nheaders; i++) {
         const http_field_t *f = &o->headers[i];
         if (f->value.len == 0 && f->value.p == NULL)
@@ -458,7 +464,10 @@ static void build_fields(struct xfer *x, int same_origin)
     if (x->send_body) {
         if (o->has_data && !o->upload && !user_has(o, "content-type"))
             add_field(x, "Content-Type", SLICE_LIT("application/x-www-form-urlencoded"));
-        if (!user_has(o, "content-length")) {
+        if (x->stdin_body) {
+            if (!user_has(o, "transfer-encoding"))
+                add_field(x, "Transfer-Encoding", SLICE_LIT("chunked"));
+        } else if (!user_has(o, "content-length")) {
             int n = snprintf(tmp, sizeof tmp, "%lld", (long long)x->body_len);
             add_field(x, "Content-Length", fstore(x, tmp, (size_t)n));
         }
@@ -791,6 +800,12 @@ static void on_end(client_req_t *r, void *arg)
                 x->method = "GET";
             x->send_body = 0;
         }
+        if (x->send_body && x->stdin_body) {
+            gerr(x, "cannot follow the redirect to %s: the body read from stdin is gone",
+                 x->location);
+            xfer_finish(x, EX_FAIL);
+            return;
+        }
         memcpy(x->url, x->location, strlen(x->location) + 1);
         xfer_request(x);
         return;
@@ -855,6 +870,46 @@ static void on_deadline(ptimer_t *t, void *arg)
     xfer_finish(x, EX_TIMEOUT);
 }
 
+/* -T -: hands stdin to the engine until it is full (on_drain asks again)
+ * or stdin ends. Blocking reads: the command has nothing else to do. */
+static void feed_stdin(struct xfer *x)
+{
+    while (x->req != NULL && !x->stdin_eof) {
+        if (x->sbuf_off == x->sbuf_len) {
+            ssize_t n = read(STDIN_FILENO, x->sbuf, sizeof x->sbuf);
+            if (n == -1 && errno == EINTR)
+                continue;
+            if (n == -1) {
+                gerr(x, "cannot read stdin: %s", strerror(errno));
+                client_req_cancel(x->req);
+                x->req = NULL;
+                xfer_finish(x, EX_READ);
+                return;
+            }
+            if (n == 0) {
+                x->stdin_eof = 1;
+                client_req_finish(x->req);
+                return;
+            }
+            x->sbuf_len = (size_t)n;
+            x->sbuf_off = 0;
+        }
+        client_req_t *r = x->req;
+        int rc = client_req_write(r, x->sbuf + x->sbuf_off, x->sbuf_len - x->sbuf_off);
+        if (rc == -ENOBUFS)
+            return; /* on_drain comes back */
+        if (rc != 0)
+            return; /* the request failed: on_error says why */
+        x->sbuf_off = x->sbuf_len;
+    }
+}
+
+static void on_drain(client_req_t *r, void *arg)
+{
+    (void)r;
+    feed_stdin(arg);
+}
+
 /* Sends the request for x->url (the first, or after a redirect). */
 static void xfer_request(struct xfer *x)
 {
@@ -894,6 +949,8 @@ static void xfer_request(struct xfer *x)
         }
         if (!pu.has_port)
             pu.port = GET_PROXY_PORT;
+        if (pu.has_userinfo && !user_has(o, "proxy-authorization"))
+            basic_auth(x, pu.userinfo, "Proxy-Authorization");
         char auth[CLIENT_HOST_MAX + 16];
         http_url_authority(&x->u, auth, sizeof auth);
         snprintf(target, sizeof target, "http://%s%.*s", auth,
@@ -912,7 +969,10 @@ static void xfer_request(struct xfer *x)
     ro.target = slice_cstr(target);
     ro.fields = x->fields;
     ro.nfields = x->nfields;
-    if (x->send_body) {
+    if (x->send_body && x->stdin_body) {
+        ro.body = CLIENT_BODY_STREAM;
+        ro.body_len = -1;
+    } else if (x->send_body) {
         ro.body = CLIENT_BODY_DATA;
         ro.body_data = x->body;
         ro.body_len = x->body_len;
@@ -926,7 +986,7 @@ static void xfer_request(struct xfer *x)
     }
     static const client_cbs_t cbs = {
         .on_info = on_info, .on_head = on_head, .on_data = on_data,
-        .on_end = on_end, .on_error = on_error,
+        .on_end = on_end, .on_error = on_error, .on_drain = on_drain,
     };
     x->request_time = time(NULL);
     int rc = client_request(x->pool, &ro, &cbs, x, &x->req);
@@ -934,7 +994,10 @@ static void xfer_request(struct xfer *x)
         gerr(x, "%s: cannot send the request: %s", x->url,
              rc == -EINVAL ? "invalid method, target or header field" : strerror(-rc));
         xfer_finish(x, rc == -EINVAL ? EX_URL : EX_FAIL);
+        return;
     }
+    if (ro.body == CLIENT_BODY_STREAM)
+        feed_stdin(x);
 }
 
 /* Tries the cache before the network. Returns 1 when answered. */
@@ -1366,7 +1429,8 @@ int cmd_get(int argc, char **argv)
     void *map = NULL;
     size_t map_len = 0;
     int code = EX_OK;
-    if (o->upload) {
+    int from_stdin = o->upload != NULL && strcmp(o->upload, "-") == 0;
+    if (o->upload && !from_stdin) {
         int fd = open(o->upload, O_RDONLY | O_CLOEXEC);
         struct stat st;
         if (fd == -1 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -1399,7 +1463,10 @@ int cmd_get(int argc, char **argv)
         timer_init(&x->deadline, on_deadline, x);
         x->method = o->method ? o->method : o->head_only ? "HEAD" : o->upload ? "PUT"
                   : o->has_data ? "POST" : "GET";
-        if (o->upload) {
+        if (from_stdin) {
+            x->send_body = 1;
+            x->stdin_body = 1;
+        } else if (o->upload) {
             x->send_body = 1;
             x->body = map ? map : "";
             x->body_len = (int64_t)map_len;
@@ -1410,7 +1477,7 @@ int cmd_get(int argc, char **argv)
         }
         char url[HTTP_URL_MAX + 256];
         const char *u = o->urls[i];
-        if (o->upload && u[0] && u[strlen(u) - 1] == '/') {
+        if (o->upload && !from_stdin && u[0] && u[strlen(u) - 1] == '/') {
             const char *base = strrchr(o->upload, '/');
             snprintf(url, sizeof url, "%s%s", u, base ? base + 1 : o->upload);
             u = url;

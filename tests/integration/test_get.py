@@ -91,16 +91,27 @@ class Origin:
 
     def _serve(self, c, n):
         c.settimeout(10)
-        buf = b""
+        st = {"buf": b""}
         served = 0
+
+        def until(ok):
+            """Reads until ok(buffer) holds; False when the client closed."""
+            while not ok(st["buf"]):
+                d = c.recv(65536)
+                if not d:
+                    return False
+                st["buf"] += d
+            return True
+
+        def take(k):
+            out, st["buf"] = st["buf"][:k], st["buf"][k:]
+            return out
         try:
             while not self.stop_ev.is_set():
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                raw, buf = buf.split(b"\r\n\r\n", 1)
+                if not until(lambda b: b"\r\n\r\n" in b):
+                    return
+                raw = take(st["buf"].index(b"\r\n\r\n"))
+                take(4)
                 lines = raw.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 fields = {}
@@ -110,12 +121,21 @@ class Origin:
                 body = b""
                 if "content-length" in fields:
                     need = int(fields["content-length"])
-                    while len(buf) < need:
-                        d = c.recv(65536)
-                        if not d:
+                    if not until(lambda b: len(b) >= need):
+                        return
+                    body = take(need)
+                elif fields.get("transfer-encoding", "").lower() == "chunked":
+                    while True:
+                        if not until(lambda b: b"\r\n" in b):
                             return
-                        buf += d
-                    body, buf = buf[:need], buf[need:]
+                        line = take(st["buf"].index(b"\r\n") + 2)
+                        size = int(line.split(b";")[0], 16)
+                        if not until(lambda b: len(b) >= size + 2):
+                            return
+                        body += take(size)
+                        take(2)
+                        if size == 0:
+                            break
                 head = {"method": method, "target": target, "fields": fields, "body": body,
                         "conn": n, "nth": served}
                 with self.lock:
@@ -277,7 +297,7 @@ def test_upload_serve(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
     (work / "up.txt").write_bytes(b"uploaded bytes\n" * 1000)
-    srv = start_serve(root, tmp_path, "--writable")
+    srv = start_serve(root, tmp_path, "--writable", "--max-body", "16m")
     try:
         rc, out, err = get(["-s", "-T", "up.txt", srv.url("/")], work)
         assert rc == 0, err
@@ -285,6 +305,13 @@ def test_upload_serve(tmp_path):
         rc, out, err = get(["-s", "-X", "DELETE", "-f", srv.url("/up.txt")], work)
         assert rc == 0, err
         assert not (root / "up.txt").exists()
+        # -T -: stdin streamed with chunked framing, larger than the engine's queue.
+        data = bytes((i * 13 + 5) % 256 for i in range(3 * 1024 * 1024 + 17))
+        (work / "stdin.bin").write_bytes(data)
+        with open(work / "stdin.bin", "rb") as f:
+            rc, out, err = get(["-s", "-f", "-T", "-", srv.url("/piped.bin")], work, stdin=f)
+        assert rc == 0, err
+        assert (root / "piped.bin").read_bytes() == data
     finally:
         srv.stop()
     assert srv.sanitizer_report() == ""
@@ -464,7 +491,7 @@ def test_connect_refused(tmp_path):
     s.close()
     rc, out, err = get([f"http://{HOST}:{port}/"], tmp_path)
     assert rc == 7
-    assert f"cannot connect to {HOST} port {port}" in err
+    assert f"cannot connect to {HOST} port {port}: Connection refused" in err
 
 
 def test_bad_urls(tmp_path):
@@ -518,6 +545,10 @@ def test_post_data_and_headers(origin_factory, tmp_path):
     rc, out, err = get(["--data-binary", "@d.txt", "-X", "PUT", o.url("/p")], tmp_path)
     assert rc == 0
     assert o.requests[-1]["method"] == "PUT" and o.requests[-1]["body"] == b"line1\r\nline2\n"
+    rc, out, err = get(["-T", "-", o.url("/p")], tmp_path, stdin=subprocess.DEVNULL)
+    assert rc == 0
+    assert o.requests[-1]["method"] == "PUT" and o.requests[-1]["body"] == b""
+    assert o.requests[-1]["fields"]["transfer-encoding"] == "chunked"
     rc, out, err = get(["http://us%65r:pw@" + o.url("/p")[7:]], tmp_path)
     assert rc == 0
     assert o.requests[-1]["fields"]["authorization"] == "Basic dXNlcjpwdw=="
@@ -544,6 +575,11 @@ def test_proxy_environment(origin_factory, tmp_path):
     rc, out, err = get(["--proxy", f"http://{HOST}:{proxy.port}", url], tmp_path)
     assert out == b"via proxy"
     assert len(proxy.requests) == 2
+    assert "proxy-authorization" not in proxy.requests[-1]["fields"]
+    rc, out, err = get(["-x", f"http://al%69ce:s3cret@{HOST}:{proxy.port}", url], tmp_path)
+    assert out == b"via proxy"
+    assert proxy.requests[-1]["fields"]["proxy-authorization"] == "Basic YWxpY2U6czNjcmV0"
+    assert "authorization" not in proxy.requests[-1]["fields"]
 
 
 # ------------------------------------------------------------- cache
