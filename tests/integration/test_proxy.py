@@ -545,6 +545,10 @@ def test_proxy_authentication(spawn, origin, tmp_path):
     # A POST with a body after a fresh check (another worker may see it first).
     st, _, _ = fetch(pp, origin.url("/aupost"), "--proxy-user", "alice:s3cret", "-d", "x=1")
     assert st == 200 and origin.count("/aupost") == 1
+    # portico get sends the proxy URL's credentials as Proxy-Authorization.
+    r = subprocess.run([PORTICO, "get", "-x", f"http://alice:s3cret@127.0.0.1:{pp}", origin.url("/auget")],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=15)
+    assert r.returncode == 0 and r.stdout == b"body of /auget", r.stderr
     # CONNECT needs it too.
     out = raw(pp, b"CONNECT 127.0.0.1:443 HTTP/1.1\r\nHost: x\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 407")
