@@ -94,12 +94,19 @@ static void vary(const char *p, size_t n)
 
 static char dir[64];
 
+/* The store deletes every bad file, so the directory is empty at exit. */
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 static void cache_file(const char *p, size_t n)
 {
     if (dir[0] == '\0') {
         strcpy(dir, "/tmp/proxy-fuzz-XXXXXX");
         if (mkdtemp(dir) == NULL)
             fail("mkdtemp");
+        atexit(remove_dir);
     }
     char path[128];
     snprintf(path, sizeof path, "%s/0123456789abcdef-0000000000000001.pce", dir);
