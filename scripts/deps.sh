@@ -13,7 +13,7 @@ packages=(
   libcmocka-dev            # unit tests
   python3 python3-pytest   # integration tests (run by /usr/bin/python3)
   curl                     # integration tests talk to portico serve with it
-  iptables iproute2        # xfer integration tests: namespaces, veth, random drops
+  iptables iproute2        # xfer and proxy tests: namespaces, veth, random drops
   chromium nodejs          # the browser test (playwright-core from npm drives chromium)
   nsd unbound dnsutils     # DNS tests: the offline hierarchy, the peer resolver, dig
 )
@@ -22,6 +22,7 @@ if [ "${1:-}" = "--bench" ]; then
   packages+=(socat)
   packages+=(ethtool libnetfilter-queue-dev)  # bench/xfer.sh: offloads off, delay program
   packages+=(dnsperf)      # bench/dns.sh
+  packages+=(wrk nginx-light varnish)   # bench/proxy.sh
 fi
 
 missing=()

@@ -5,6 +5,8 @@
 #ifndef PORTICO_CMD_CMD_H
 #define PORTICO_CMD_CMD_H
 
+#include <stdint.h>
+
 #define EXIT_USAGE 2
 
 int cmd_get(int argc, char **argv);
@@ -13,6 +15,13 @@ int cmd_nc(int argc, char **argv);
 int cmd_resolver(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_xfer(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
+
+/* "123", "64k", "1m", "2g" (binary multiples) into *v. Returns 0 or -1. */
+int cmd_parse_size(const char *s, uint64_t *v);
+/* Seconds (> 0, at most 30 days, fractions allowed) as milliseconds, at
+ * least 1. Returns 0 or -1. */
+int cmd_parse_secs(const char *s, uint32_t *ms);
 
 /* Prints "portico CMD: MESSAGE" and a newline on stderr. */
 void cmd_error(const char *cmd, const char *fmt, ...)

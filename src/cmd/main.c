@@ -18,6 +18,7 @@ static const struct command commands[] = {
     { "lookup", cmd_lookup, "DNS lookups like nslookup: stub resolver, --json, -x" },
     { "get", cmd_get, "HTTP/1.1 client like curl: keep-alive, redirects, resume, --cache" },
     { "nc", cmd_nc, "TCP/UDP sockets from the shell: connect, listen, echo" },
+    { "proxy", cmd_proxy, "caching HTTP proxy: forward, reverse, CONNECT, firewall rules" },
     { "resolver", cmd_resolver, "caching recursive DNS server: iterative or forwarding" },
     { "xfer", cmd_xfer, "file transfer over UDP: sliding window with SACK, SHA-256 checked" },
 };

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +31,8 @@
  * heap untouched on most requests of a kept-alive connection. */
 #define HS_TIMER_LAZY_MS 1000u
 #define HS_ACCEPT_PER_EVENT 1
+#define HS_STREAM_HIGH   (256u * 1024u)        /* queued body: writers pause */
+#define HS_STREAM_LOW    (64u * 1024u)         /* and resume below this */
 
 enum { C_READ, C_WRITE, C_DISCARD, C_LINGER, C_BODY, C_WAIT };
 enum { F_DONE, F_AGAIN, F_ERR };
@@ -59,6 +62,12 @@ struct hs_conn {
     hs_req_t *req;           /* the request being answered, NULL between */
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
+    loop_defer_t dkick;
+    addr_t peer;             /* from accept (hs_peer) */
+    const char *mem;         /* hs_resp_mem_ref: body bytes not yet sent */
+    size_t mem_left;
+    void (*mem_release)(void *);
+    void *mem_ref;      /* a streamed response got bytes: send them */
 };
 
 struct hs_server;
@@ -102,6 +111,8 @@ struct hs_server {
 };
 
 static void conn_run(struct hs_conn *c);
+static void stream_gone(hs_req_t *r);
+static int stream_wait(struct hs_conn *c);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -319,7 +330,14 @@ static void req_free(hs_req_t *r)
 
 static void conn_free(void *arg)
 {
-    free(arg);
+    struct hs_conn *c = arg;
+    if (c->dkick.queued) {
+        /* A stream kick of this connection is still in the batch being
+         * run (deferred calls run newest first): free after it. */
+        loop_defer(c->w->loop, &c->dfree, conn_free, c);
+        return;
+    }
+    free(c);
 }
 
 static void listeners_set(struct hs_worker *w, int on)
@@ -329,8 +347,11 @@ static void listeners_set(struct hs_worker *w, int on)
     w->paused = !on;
 }
 
+static void conn_drop_mem(struct hs_conn *c);
+
 static void conn_drop_file(struct hs_conn *c)
 {
+    conn_drop_mem(c);
     if (c->file_fd < 0)
         return;
     if (c->file_release != NULL)
@@ -363,6 +384,7 @@ static void conn_drop_req(struct hs_conn *c)
     }
     if (c->state == C_BODY && r->body_ops != NULL)
         r->body_ops->on_end(r, r->body_ctx, -1);
+    stream_gone(r);
     if (r->held) {        /* on_end may not hold a request it cannot answer */
         r->conn = NULL;
         return;
@@ -591,16 +613,20 @@ void hs_resp_error(hs_req_t *r, int status)
 /* More body follows what is queued now: a file range or another part. */
 static int more_coming(const struct hs_conn *c)
 {
-    return c->file_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
+    return c->file_left > 0 || c->mem_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
 }
 
 /* Sends what the handler built in the worker's scratch buffer; what the
  * socket does not take is kept in c->out. */
+static int conn_send_first_mem(struct hs_conn *c);
+
 static int conn_send_first(struct hs_conn *c)
 {
     buf_t *s = &c->w->scratch;
     const char *p = buf_head(s);
     size_t n = s->len;
+    if (c->mem_left > 0 && c->out.len == 0)
+        return conn_send_first_mem(c);
     if (c->out.len > 0) {
         /* Bytes already queued (a 100 Continue) go first. */
         int rc = buf_append(&c->out, p, n);
@@ -664,6 +690,16 @@ again:
             return errno == EAGAIN ? F_AGAIN : F_ERR;
         }
         buf_consume(&c->out, (size_t)k);
+    }
+    while (c->mem_left > 0) {
+        ssize_t k = send(c->io.fd, c->mem, c->mem_left, MSG_NOSIGNAL);
+        if (k == -1) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN ? F_AGAIN : F_ERR;
+        }
+        c->mem += k;
+        c->mem_left -= (size_t)k;
     }
     while (c->file_left > 0) {
         size_t n = c->file_left > HS_SENDFILE_MAX ? HS_SENDFILE_MAX : (size_t)c->file_left;
@@ -818,7 +854,7 @@ static void dispatch(struct hs_conn *c)
         conn_refused(c, 413);
         return;
     }
-    if (q->method_id == HTTP_M_UNKNOWN) {
+    if (q->method_id == HTTP_M_UNKNOWN && !w->s->cfg->any_method) {
         conn_fail(c, 501);
         return;
     }
@@ -1136,6 +1172,8 @@ static void conn_run(struct hs_conn *c)
                 conn_close(c);
                 return;
             }
+            if (stream_wait(c))
+                return;
             if (response_done(c) != 0)
                 return;
             break;
@@ -1267,7 +1305,9 @@ static void on_accept(io_t *io, uint32_t ev)
             listeners_set(w, 0);
             return;
         }
-        int fd = sock_accept(io->fd, NULL);
+        addr_t peer;
+        peer.len = 0;
+        int fd = sock_accept(io->fd, &peer);
         if (fd < 0) {
             if (fd == -EINTR || fd == -ECONNABORTED)
                 continue;
@@ -1285,6 +1325,7 @@ static void on_accept(io_t *io, uint32_t ev)
             continue;
         }
         c->w = w;
+        c->peer = peer;
         c->file_fd = -1;
         buf_init(&c->out, HS_OUT_CAP);
         timer_init(&c->timer, on_conn_timer, c);
@@ -1323,6 +1364,8 @@ static void on_stop_timeout(ptimer_t *t, void *arg)
         log_info("worker %d: closing %zu connections at the shutdown timeout", w->idx, w->nconns);
     while (w->conns)
         conn_close(w->conns);
+    if (w->holds > 0 && w->s->cfg->on_stop != NULL)
+        w->s->cfg->on_stop(w->hctx);
     /* Held requests wait for their disk jobs, which post back to this
      * loop: it must outlive them. The last hs_resume() breaks it. */
     if (w->holds == 0)
@@ -1499,4 +1542,254 @@ out:
     if (fd > STDERR_FILENO)
         close(fd);
     return rc;
+}
+
+/* ------------------------------------------------- streamed responses */
+
+/* The client is gone while a streamed body or a tunnel was owed: tell the
+ * handler, which must let go of r. */
+static void stream_gone(hs_req_t *r)
+{
+    if (r->tunnel_cb != NULL) {
+        void (*cb)(void *, int, char *, size_t) = r->tunnel_cb;
+        r->tunnel_cb = NULL;
+        cb(r->tunnel_ctx, -1, NULL, 0);
+        return;
+    }
+    if (r->streaming && !r->stream_ended && r->stream_ops && r->stream_ops->on_abort) {
+        r->stream_ended = 1;
+        r->stream_ops->on_abort(r, r->stream_ctx);
+    }
+}
+
+static void stream_kick(void *arg)
+{
+    struct hs_conn *c = arg;
+    if (c->io.fd >= 0 && c->state == C_WRITE)
+        conn_run(c);
+}
+
+static void stream_queue_kick(struct hs_conn *c)
+{
+    loop_defer(c->w->loop, &c->dkick, stream_kick, c);
+}
+
+/* Hands the socket of a CONNECT whose 2xx is out to the tunnel. */
+static void conn_detach(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    void (*cb)(void *, int, char *, size_t) = r->tunnel_cb;
+    void *ctx = r->tunnel_ctx;
+    r->tunnel_cb = NULL;
+    size_t n = c->rbuf ? c->rlen - c->rpos : 0;
+    char *early = n ? malloc(n) : NULL;
+    if (n && early == NULL) {
+        conn_close(c);
+        cb(ctx, -1, NULL, 0);
+        return;
+    }
+    if (n)
+        memcpy(early, c->rbuf + c->rpos, n);
+    int fd = c->io.fd;
+    loop_io_del(&c->io);
+    conn_close(c); /* the engine's part; the fd lives on */
+    cb(ctx, fd, early, n);
+}
+
+/* After a flush emptied the queue: 1 when a streamed body still owes
+ * bytes (wait for the handler), or a tunnel took the connection. */
+static int stream_wait(struct hs_conn *c)
+{
+    hs_req_t *r = c->req;
+    if (r == NULL)
+        return 0;
+    if (r->tunnel_cb != NULL) {
+        conn_detach(c);
+        return 1;
+    }
+    if (!r->streaming || r->stream_ended)
+        return 0;
+    loop_timer_cancel(c->w->loop, &c->timer); /* the upstream's timers run now */
+    if (r->stream_paused) {
+        r->stream_paused = 0;
+        if (r->stream_ops && r->stream_ops->on_drain)
+            r->stream_ops->on_drain(r, r->stream_ctx);
+    }
+    return 1;
+}
+
+void hs_resp_stream(hs_req_t *r, int64_t len, const struct hs_stream_ops *ops, void *ctx)
+{
+    r->stream_ops = ops;
+    r->stream_ctx = ctx;
+    r->streaming = 1;
+    int bodyless = r->status < 200 || r->status == 204 || r->status == 304;
+    if (len >= 0) {
+        if (!bodyless)
+            content_length(r, (uint64_t)len);
+        r->body_len = 0;
+        end_head(r);
+    } else if (bodyless) {
+        end_head(r);
+    } else if (r->req.version == 11) {
+        puts_(r->hdr, "Transfer-Encoding: chunked\r\n");
+        r->stream_chunked = 1;
+        end_head(r);
+    } else {
+        r->close = 1;
+        end_head(r);
+    }
+    if (r->head_only || bodyless || len == 0)
+        r->stream_ended = 1;
+}
+
+int hs_stream_write(hs_req_t *r, const char *p, size_t n)
+{
+    struct hs_conn *c = r->conn;
+    if (c == NULL)
+        return -EPIPE;
+    if (r->stream_ended || n == 0)
+        return 0;
+    if (r->stream_chunked) {
+        char ch[24];
+        size_t k = http_chunk_head(ch, n);
+        if (buf_append(&c->out, ch, k) < 0)
+            return -ENOBUFS;
+        if (buf_append(&c->out, p, n) < 0 || buf_append(&c->out, "\r\n", 2) < 0)
+            return -ENOBUFS; /* the framing is broken now: the caller aborts */
+    } else if (buf_append(&c->out, p, n) < 0) {
+        return -ENOBUFS;
+    }
+    r->body_len += n;
+    stream_queue_kick(c);
+    if (c->out.len >= HS_STREAM_HIGH) {
+        r->stream_paused = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Marks a streamed body over; `cut` closes the connection after what is
+ * queued instead of ending the body properly. */
+static void stream_finish(hs_req_t *r, int cut)
+{
+    struct hs_conn *c = r->conn;
+    if (r->stream_ended)
+        return;
+    r->stream_ended = 1;
+    if (c == NULL)
+        return;
+    if (cut) {
+        r->close = 1;
+        c->close_after = 1;
+    } else if (r->stream_chunked && buf_append(&c->out, HTTP_CHUNK_LAST, sizeof HTTP_CHUNK_LAST - 1) < 0) {
+        c->close_after = 1;
+    }
+    stream_queue_kick(c);
+}
+
+void hs_stream_end(hs_req_t *r)
+{
+    stream_finish(r, 0);
+}
+
+void hs_stream_abort(hs_req_t *r)
+{
+    stream_finish(r, 1);
+}
+
+void hs_resp_tunnel(hs_req_t *r, void (*cb)(void *, int, char *, size_t), void *ctx)
+{
+    end_head(r);
+    r->tunnel_cb = cb;
+    r->tunnel_ctx = ctx;
+    if (r->conn == NULL) {
+        r->tunnel_cb = NULL;
+        cb(ctx, -1, NULL, 0);
+    }
+}
+
+void hs_resp_start_relay(hs_req_t *r, int status)
+{
+    buf_t *b = r->hdr;
+    worker_clock(r->w);
+    buf_reset(b);
+    r->status = status;
+    puts_(b, "HTTP/1.1 ");
+    put_u64(b, (uint64_t)status);
+    puts_(b, " ");
+    puts_(b, http_reason(status));
+    puts_(b, "\r\n");
+}
+
+int hs_peer(hs_req_t *r, addr_t *a)
+{
+    if (r->conn == NULL)
+        return -ENOTCONN;
+    if (r->conn->peer.len == 0)
+        return sock_peer(r->conn->io.fd, a);
+    *a = r->conn->peer;
+    return 0;
+}
+
+int hs_local(hs_req_t *r, addr_t *a)
+{
+    return r->conn ? sock_local(r->conn->io.fd, a) : -ENOTCONN;
+}
+
+/* ------------------------------------------------ bodies from memory */
+
+static void conn_drop_mem(struct hs_conn *c)
+{
+    if (c->mem_release != NULL)
+        c->mem_release(c->mem_ref);
+    c->mem_release = NULL;
+    c->mem = NULL;
+    c->mem_left = 0;
+}
+
+/* The head in scratch and the memory body in one writev; what the socket
+ * does not take of the head goes to c->out, the body stays referenced. */
+static int conn_send_first_mem(struct hs_conn *c)
+{
+    buf_t *s = &c->w->scratch;
+    struct iovec iov[2] = { { buf_head(s), s->len }, { (void *)c->mem, c->mem_left } };
+    ssize_t k;
+    do {
+        k = writev(c->io.fd, iov, 2);
+    } while (k == -1 && errno == EINTR);
+    if (k == -1 && errno != EAGAIN) {
+        buf_reset(s);
+        return F_ERR;
+    }
+    size_t sent = k > 0 ? (size_t)k : 0;
+    if (sent < s->len) {
+        if (buf_append(&c->out, buf_head(s) + sent, s->len - sent) < 0) {
+            buf_reset(s);
+            return F_ERR;
+        }
+        sent = 0;
+    } else {
+        sent -= s->len;
+    }
+    buf_reset(s);
+    c->mem += sent;
+    c->mem_left -= sent;
+    return c->out.len > 0 || c->mem_left > 0 ? F_AGAIN : F_DONE;
+}
+
+void hs_resp_mem_ref(hs_req_t *r, const char *p, size_t len, void (*release)(void *), void *ref)
+{
+    struct hs_conn *c = r->conn;
+    content_length(r, len);
+    end_head(r);
+    if (c == NULL || r->head_only || len == 0) {
+        if (release != NULL)
+            release(ref);
+        return;
+    }
+    c->mem = p;
+    c->mem_left = len;
+    c->mem_release = release;
+    c->mem_ref = ref;
 }

@@ -15,7 +15,7 @@
 
 FUZZ_SECONDS  ?= 60
 FUZZ_TARGETS  ?= request chunked date dns multipart negotiate mergepatch rudp upload dnsserver \
-                 response url
+                 response url proxy
 FUZZ_CC       ?= clang-14
 FUZZ_MAX_LEN  ?= 4096
 FUZZ_TIMEOUT  ?= 10
@@ -29,7 +29,8 @@ FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Isrc $(FUZZ_SAN) -
 FUZZ_ENV      := ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:symbolize=1 \
                  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
-FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c src/dns/*.c src/rudp/*.c)
+FUZZ_LIB_SRC  := $(wildcard src/core/*.c src/http/*.c src/dns/*.c src/rudp/*.c) \
+                 src/proxy/acl.c src/proxy/hop.c src/proxy/pstore.c
 FUZZ_LIB_OBJ  := $(FUZZ_LIB_SRC:%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB      := $(FUZZ_DIR)/libportico-fuzz.a
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
@@ -64,7 +65,7 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB) | $(FUZZ_DEPS_OK)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MF $@.d -o $@ $< $(FUZZ_LIB) -ljansson -lpthread -lsodium
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MF $@.d -o $@ $< $(FUZZ_LIB) -ljansson -lz -lpthread -lsodium
 
 build: $(FUZZ_BINS)
 

@@ -1,0 +1,43 @@
+/* args.c - option values shared by the subcommands: byte sizes with a
+ * k/m/g suffix and seconds as milliseconds. */
+#include "cmd/cmd.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+int cmd_parse_size(const char *s, uint64_t *v)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(s, &end, 10);
+    uint64_t mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1024;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1024 * 1024;
+    else if (*end == 'g' || *end == 'G')
+        mul = 1024ull * 1024 * 1024;
+    if (mul != 1)
+        end++;
+    if (errno || *end != '\0' || n > UINT64_MAX / mul)
+        return -1;
+    *v = n * mul;
+    return 0;
+}
+
+int cmd_parse_secs(const char *s, uint32_t *ms)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !(v > 0) || v > 86400.0 * 30)
+        return -1;
+    *ms = (uint32_t)(v * 1000.0 + 0.5);
+    if (*ms == 0)
+        *ms = 1;
+    return 0;
+}
+
