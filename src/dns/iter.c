@@ -229,7 +229,8 @@ struct dns_iter {
     uint8_t *abuf;
     dns_builder_t ab;
     int overflow;
-    uint8_t *scratch;
+    uint8_t *scratch;      /* messages being written to the cache */
+    uint8_t *fetch;        /* the message last read from the cache */
 
     dns_iter_result_t res;
     dns_iter_stats_t stats;
@@ -261,7 +262,8 @@ dns_iter_t *dns_iter_new(const dns_iter_conf_t *conf, const dns_name_t *name, ui
         return NULL;
     it->abuf = malloc(DNS_MSG_MAX);
     it->scratch = malloc(DNS_MSG_MAX);
-    if (it->abuf == NULL || it->scratch == NULL) {
+    it->fetch = malloc(DNS_MSG_MAX);
+    if (it->abuf == NULL || it->scratch == NULL || it->fetch == NULL) {
         dns_iter_free(it);
         return NULL;
     }
@@ -279,6 +281,7 @@ void dns_iter_free(dns_iter_t *it)
         return;
     free(it->abuf);
     free(it->scratch);
+    free(it->fetch);
     free(it);
 }
 
@@ -527,22 +530,17 @@ static void cache_delegation(dns_iter_t *it, uint64_t now, const dns_name_t *zon
         dns_cache_put(it->conf->cache, zone, DNS_T_NS, DNS_C_IN, it->scratch, b.len, secs(now));
 }
 
-/* Looks (name, type) up in the cache into a fresh buffer. Returns it (the
- * caller frees) with *len and *ttl_left, or NULL. */
+/* Looks (name, type) up in the cache into it->fetch. Returns it with
+ * *len and *ttl_left, or NULL. The next fetch overwrites it: what was read
+ * from it must be copied, or used up, before a nested step fetches again. */
 static uint8_t *cache_fetch(dns_iter_t *it, uint64_t now, const dns_name_t *name, uint16_t type,
                             size_t *len, uint32_t *ttl_left)
 {
-    if (it->conf->cache == NULL)
+    if (it->conf->cache == NULL ||
+        dns_cache_get(it->conf->cache, name, type, DNS_C_IN, secs(now), it->fetch, DNS_MSG_MAX,
+                      len, ttl_left, NULL) != 1)
         return NULL;
-    uint8_t *buf = malloc(DNS_MSG_MAX);
-    if (buf == NULL)
-        return NULL;
-    if (dns_cache_get(it->conf->cache, name, type, DNS_C_IN, secs(now), buf, DNS_MSG_MAX, len,
-                      ttl_left, NULL) != 1) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return it->fetch;
 }
 
 /* The closest delegation above the task's name from the cache, else the
@@ -567,7 +565,6 @@ static void zone_closest(dns_iter_t *it, uint64_t now, struct task *t)
                         ns_glue(&t->ns[k], &ar->rr[i]);
             }
             decoded_free(&d);
-            free(buf);
             if (t->nns > 0) {
                 emit(it, now, DNS_ITER_EV_CACHE_ZONE, NULL, &z, 0);
                 return;
@@ -658,7 +655,6 @@ static void ask(dns_iter_t *it, uint64_t now)
                 for (size_t i = 0; i < d.m.sec[DNS_SEC_AN].n; i++)
                     ns_glue(e, &d.m.sec[DNS_SEC_AN].rr[i]);
             decoded_free(&d);
-            free(buf);
             continue;
         }
         if (it->ntask > DNS_ITER_DEPTH_MAX || resolving(it, &e->name))
@@ -703,7 +699,6 @@ static void task_begin(dns_iter_t *it, uint64_t now)
             take_reply(it, now, &d.m, 1, left);
         }
         decoded_free(&d);
-        free(buf);
         if (ok)
             return;
     }
@@ -842,7 +837,9 @@ static void take_reply(dns_iter_t *it, uint64_t now, const dns_msg_t *m, int fro
         return;
     }
     const dns_rrs_t *an = &m->sec[DNS_SEC_AN];
-    const dns_rr_t **step = malloc((an->n + 1) * sizeof *step);
+    /* A CNAME loop inside one reply visits its records again: room for
+     * every hop the chain limit allows, and the final records. */
+    const dns_rr_t **step = malloc((an->n + DNS_ITER_CNAME_MAX + 1) * sizeof *step);
     if (step == NULL) {
         finish(it, now, DNS_STUB_ERROR, "out of memory");
         return;

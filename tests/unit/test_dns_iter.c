@@ -212,8 +212,8 @@ static size_t serve(struct fserver *s, const uint8_t *q, size_t qlen, int tcp, u
     dns_builder_question(&b, &qq.name, qq.qtype, qq.qclass);
     if (s->how == POISON)
         add(&b, DNS_SEC_AN, rr_make("victim.org.", DNS_T_A, "6.6.6.6"));
-    dns_name_t cur = qq.name;
-    int exists = 0, found = 0, left = 0;
+    dns_name_t cur = qq.name, visited[8];
+    int exists = 0, found = 0, left = 0, nvisited = 0;
     for (int hops = 0; hops < 8; hops++) {
         const struct zrec *cn = NULL;
         exists = 0;
@@ -233,8 +233,16 @@ static size_t serve(struct fserver *s, const uint8_t *q, size_t qlen, int tcp, u
         if (found || cn == NULL)
             break;
         add(&b, DNS_SEC_AN, rr_make(cn->owner, DNS_T_CNAME, cn->data));
+        visited[nvisited++] = cur;
         cur = name_of(cn->data);
         if (!dns_name_under(&cur, &apex) || cut_for(s, &cur)) {
+            left = 1;
+            break;
+        }
+        int again = 0; /* a loop: each record once, as servers do */
+        for (int v = 0; v < nvisited; v++)
+            again |= dns_name_eq(&visited[v], &cur);
+        if (again) {
             left = 1;
             break;
         }
@@ -381,6 +389,8 @@ static const struct zrec example_com_zone[] = {
     { "out.example.com.", DNS_T_CNAME, "web.example.net." },
     { "cyc.example.com.", DNS_T_CNAME, "cyc.example.net." },
     { "txt.example.com.", DNS_T_TXT, "big" },
+    { "l1.example.com.", DNS_T_CNAME, "l2.example.com." },
+    { "l2.example.com.", DNS_T_CNAME, "l1.example.com." },
     { NULL, 0, NULL },
 };
 
@@ -627,6 +637,22 @@ static void test_cname_loop(void **state)
     dns_iter_free(it);
 }
 
+/* A loop inside one zone: one reply holds it, the same two records over
+ * and over. */
+static void test_cname_loop_in_one_reply(void **state)
+{
+    (void)state;
+    dns_iter_conf_t c;
+    conf_make(&c, NULL, "10.0.0.1");
+    uint64_t now = 0;
+    dns_iter_t *it = start(&c, "l1.example.com.", DNS_T_A, now);
+    const dns_iter_result_t *r = run(it, &now);
+    assert_int_equal(r->status, DNS_STUB_ERROR);
+    assert_non_null(strstr(r->reason, "CNAME"));
+    assert_int_equal(r->queries, 3);
+    dns_iter_free(it);
+}
+
 static void test_out_of_bailiwick_dropped(void **state)
 {
     (void)state;
@@ -839,6 +865,7 @@ int main(void)
         cmocka_unit_test_setup(test_cname_in_zone, setup),
         cmocka_unit_test_setup(test_cname_across_zones, setup),
         cmocka_unit_test_setup(test_cname_loop, setup),
+        cmocka_unit_test_setup(test_cname_loop_in_one_reply, setup),
         cmocka_unit_test_setup(test_out_of_bailiwick_dropped, setup),
         cmocka_unit_test_setup(test_ns_loop_bounded, setup),
         cmocka_unit_test_setup(test_query_limit, setup),
