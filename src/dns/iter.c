@@ -189,7 +189,7 @@ struct ns_entry {
     struct ns_addr addr[DNS_ITER_ADDR_MAX];
     uint8_t naddr;
     uint8_t tried;         /* a bit per address */
-    uint8_t looked_up;     /* its address was looked for in the cache or resolved */
+    uint8_t looked_up;     /* address lookups done: 0, 1 (A), 2 (AAAA too) */
 };
 
 /* One name being resolved: the one asked, or a nameserver's address. */
@@ -451,7 +451,7 @@ static void zone_from_hints(dns_iter_t *it, struct task *t)
         struct ns_entry *e = ns_add(t, &h->e[i].name);
         if (e != NULL) {
             ns_add_addr(e, h->e[i].family, h->e[i].ip);
-            e->looked_up = 1;
+            e->looked_up = 2;
         }
     }
 }
@@ -638,17 +638,19 @@ static void ask(dns_iter_t *it, uint64_t now)
                 send_query(it, now, 0);
                 return;
             }
-        /* Every known address was tried: find one more. */
+        /* Every known address was tried: find one more, the A records of
+         * every nameserver without an address first, then their AAAA. */
         struct ns_entry *e = NULL;
-        for (size_t k = 0; k < t->nns && e == NULL; k++)
-            if (!t->ns[k].looked_up && t->ns[k].naddr == 0)
-                e = &t->ns[k];
+        for (uint8_t stage = 0; stage < 2 && e == NULL; stage++)
+            for (size_t k = 0; k < t->nns && e == NULL; k++)
+                if (t->ns[k].looked_up == stage && t->ns[k].naddr == 0)
+                    e = &t->ns[k];
         if (e == NULL)
             break;
-        e->looked_up = 1;
+        uint16_t qtype = e->looked_up++ == 0 ? DNS_T_A : DNS_T_AAAA;
         size_t len;
         uint32_t left;
-        uint8_t *buf = cache_fetch(it, now, &e->name, DNS_T_A, &len, &left);
+        uint8_t *buf = cache_fetch(it, now, &e->name, qtype, &len, &left);
         if (buf != NULL) {
             struct decoded d;
             if (decode(&d, buf, len) == 0)
@@ -662,7 +664,7 @@ static void ask(dns_iter_t *it, uint64_t now)
         struct task *c = &it->task[it->ntask++];
         memset(c, 0, sizeof *c);
         c->qname = e->name;
-        c->qtype = DNS_T_A;
+        c->qtype = qtype;
         c->parent_ns = (size_t)(e - t->ns);
         emit(it, now, DNS_ITER_EV_SUB, NULL, NULL, 0);
         task_begin(it, now);
