@@ -45,3 +45,12 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian starts the nsd and unbound services it installs; the DNS tests run
+# their own on port 53 of 127.53.N.x, which a daemon bound to every address
+# would hold. Stop the packaged ones that this run installed.
+for svc in nsd unbound; do
+  if [[ " ${missing[*]} " == *" $svc "* ]] && command -v systemctl >/dev/null 2>&1 &&
+     systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $SUDO systemctl disable --now "$svc" || true
+  fi
+done

@@ -49,6 +49,7 @@ struct lookup_opts {
     addr_t server;
     int iterative, trace;
     const char *root_hints;    /* NULL: the built-in ones */
+    unsigned max_queries;      /* 0: DNS_ITER_QUERIES_MAX */
 };
 
 struct lookup {
@@ -95,11 +96,14 @@ static void lookup_usage(FILE *out)
             "      --trace        print every step of the iterative walk: the server\n"
             "                     asked, the referral or answer, the time; implies\n"
             "                     --iterative (--timeout is then each server's wait)\n"
+            "      --max-queries N  messages one iterative lookup may send, its\n"
+            "                     sub-resolutions included (1-%u, default %u)\n"
             "  -h, --help         this text\n"
             "\n"
             "exit status: 0 answer found, 1 NXDOMAIN, no answer of the type (NODATA),\n"
             "SERVFAIL, REFUSED, timeout or another failure, 2 bad usage\n",
-            LOOKUP_TIMEOUT_MAX, DNS_CONF_TIMEOUT_DEF, LOOKUP_TRIES_MAX, DNS_CONF_ATTEMPTS_DEF);
+            LOOKUP_TIMEOUT_MAX, DNS_CONF_TIMEOUT_DEF, LOOKUP_TRIES_MAX, DNS_CONF_ATTEMPTS_DEF,
+            DNS_ITER_QUERIES_MAX, DNS_ITER_QUERIES_MAX);
 }
 
 static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -155,7 +159,7 @@ static void strip_dot(char *s)
 static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
 {
     enum { OPT_JSON = 256, OPT_TIMEOUT, OPT_TRIES, OPT_ITERATIVE, OPT_TRACE, OPT_ROOT_HINTS,
-           OPT_RESOLV, OPT_HOSTS };
+           OPT_RESOLV, OPT_HOSTS, OPT_MAX_QUERIES };
     static const struct option longopts[] = {
         { "json", no_argument, NULL, OPT_JSON },
         { "timeout", required_argument, NULL, OPT_TIMEOUT },
@@ -163,6 +167,7 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
         { "iterative", no_argument, NULL, OPT_ITERATIVE },
         { "trace", no_argument, NULL, OPT_TRACE },
         { "root-hints", required_argument, NULL, OPT_ROOT_HINTS },
+        { "max-queries", required_argument, NULL, OPT_MAX_QUERIES },
         { "resolv-conf", required_argument, NULL, OPT_RESOLV },
         { "hosts", required_argument, NULL, OPT_HOSTS },
         { "help", no_argument, NULL, 'h' },
@@ -196,6 +201,14 @@ static int parse_args(struct lookup_opts *o, int argc, char **argv, int *done)
         case OPT_TRACE: o->trace = o->iterative = 1; break;
         case OPT_ROOT_HINTS:
             o->root_hints = optarg;
+            o->iterative = 1;
+            break;
+        case OPT_MAX_QUERIES:
+            if (parse_uint(optarg, 1, DNS_ITER_QUERIES_MAX, &o->max_queries) < 0) {
+                cmd_error("lookup", "invalid max-queries '%s': expected 1-%u", optarg,
+                          DNS_ITER_QUERIES_MAX);
+                return -1;
+            }
             o->iterative = 1;
             break;
         case OPT_RESOLV: o->resolv_path = optarg; break;
@@ -920,6 +933,8 @@ static int run_iterative(struct lookup_opts *o, dns_conf_t *conf)
         ic.timeout_ms = (uint64_t)o->timeout * 1000u;
     if (o->trace)
         ic.trace = on_trace;
+    if (o->max_queries)
+        ic.max_queries = o->max_queries;
     /* Names are absolute here: there is no search list. */
     dns_name_parse(&q, slice_cstr(o->name));
     lk.loop = loop_new();

@@ -189,7 +189,7 @@ struct ns_entry {
     struct ns_addr addr[DNS_ITER_ADDR_MAX];
     uint8_t naddr;
     uint8_t tried;         /* a bit per address */
-    uint8_t looked_up;     /* its address was looked for in the cache or resolved */
+    uint8_t looked_up;     /* address lookups done: 0, 1 (A), 2 (AAAA too) */
 };
 
 /* One name being resolved: the one asked, or a nameserver's address. */
@@ -229,7 +229,8 @@ struct dns_iter {
     uint8_t *abuf;
     dns_builder_t ab;
     int overflow;
-    uint8_t *scratch;
+    uint8_t *scratch;      /* messages being written to the cache */
+    uint8_t *fetch;        /* the message last read from the cache */
 
     dns_iter_result_t res;
     dns_iter_stats_t stats;
@@ -261,7 +262,8 @@ dns_iter_t *dns_iter_new(const dns_iter_conf_t *conf, const dns_name_t *name, ui
         return NULL;
     it->abuf = malloc(DNS_MSG_MAX);
     it->scratch = malloc(DNS_MSG_MAX);
-    if (it->abuf == NULL || it->scratch == NULL) {
+    it->fetch = malloc(DNS_MSG_MAX);
+    if (it->abuf == NULL || it->scratch == NULL || it->fetch == NULL) {
         dns_iter_free(it);
         return NULL;
     }
@@ -279,6 +281,7 @@ void dns_iter_free(dns_iter_t *it)
         return;
     free(it->abuf);
     free(it->scratch);
+    free(it->fetch);
     free(it);
 }
 
@@ -448,7 +451,7 @@ static void zone_from_hints(dns_iter_t *it, struct task *t)
         struct ns_entry *e = ns_add(t, &h->e[i].name);
         if (e != NULL) {
             ns_add_addr(e, h->e[i].family, h->e[i].ip);
-            e->looked_up = 1;
+            e->looked_up = 2;
         }
     }
 }
@@ -527,22 +530,17 @@ static void cache_delegation(dns_iter_t *it, uint64_t now, const dns_name_t *zon
         dns_cache_put(it->conf->cache, zone, DNS_T_NS, DNS_C_IN, it->scratch, b.len, secs(now));
 }
 
-/* Looks (name, type) up in the cache into a fresh buffer. Returns it (the
- * caller frees) with *len and *ttl_left, or NULL. */
+/* Looks (name, type) up in the cache into it->fetch. Returns it with
+ * *len and *ttl_left, or NULL. The next fetch overwrites it: what was read
+ * from it must be copied, or used up, before a nested step fetches again. */
 static uint8_t *cache_fetch(dns_iter_t *it, uint64_t now, const dns_name_t *name, uint16_t type,
                             size_t *len, uint32_t *ttl_left)
 {
-    if (it->conf->cache == NULL)
+    if (it->conf->cache == NULL ||
+        dns_cache_get(it->conf->cache, name, type, DNS_C_IN, secs(now), it->fetch, DNS_MSG_MAX,
+                      len, ttl_left, NULL) != 1)
         return NULL;
-    uint8_t *buf = malloc(DNS_MSG_MAX);
-    if (buf == NULL)
-        return NULL;
-    if (dns_cache_get(it->conf->cache, name, type, DNS_C_IN, secs(now), buf, DNS_MSG_MAX, len,
-                      ttl_left, NULL) != 1) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return it->fetch;
 }
 
 /* The closest delegation above the task's name from the cache, else the
@@ -567,7 +565,6 @@ static void zone_closest(dns_iter_t *it, uint64_t now, struct task *t)
                         ns_glue(&t->ns[k], &ar->rr[i]);
             }
             decoded_free(&d);
-            free(buf);
             if (t->nns > 0) {
                 emit(it, now, DNS_ITER_EV_CACHE_ZONE, NULL, &z, 0);
                 return;
@@ -641,24 +638,25 @@ static void ask(dns_iter_t *it, uint64_t now)
                 send_query(it, now, 0);
                 return;
             }
-        /* Every known address was tried: find one more. */
+        /* Every known address was tried: find one more, the A records of
+         * every nameserver without an address first, then their AAAA. */
         struct ns_entry *e = NULL;
-        for (size_t k = 0; k < t->nns && e == NULL; k++)
-            if (!t->ns[k].looked_up && t->ns[k].naddr == 0)
-                e = &t->ns[k];
+        for (uint8_t stage = 0; stage < 2 && e == NULL; stage++)
+            for (size_t k = 0; k < t->nns && e == NULL; k++)
+                if (t->ns[k].looked_up == stage && t->ns[k].naddr == 0)
+                    e = &t->ns[k];
         if (e == NULL)
             break;
-        e->looked_up = 1;
+        uint16_t qtype = e->looked_up++ == 0 ? DNS_T_A : DNS_T_AAAA;
         size_t len;
         uint32_t left;
-        uint8_t *buf = cache_fetch(it, now, &e->name, DNS_T_A, &len, &left);
+        uint8_t *buf = cache_fetch(it, now, &e->name, qtype, &len, &left);
         if (buf != NULL) {
             struct decoded d;
             if (decode(&d, buf, len) == 0)
                 for (size_t i = 0; i < d.m.sec[DNS_SEC_AN].n; i++)
                     ns_glue(e, &d.m.sec[DNS_SEC_AN].rr[i]);
             decoded_free(&d);
-            free(buf);
             continue;
         }
         if (it->ntask > DNS_ITER_DEPTH_MAX || resolving(it, &e->name))
@@ -666,7 +664,7 @@ static void ask(dns_iter_t *it, uint64_t now)
         struct task *c = &it->task[it->ntask++];
         memset(c, 0, sizeof *c);
         c->qname = e->name;
-        c->qtype = DNS_T_A;
+        c->qtype = qtype;
         c->parent_ns = (size_t)(e - t->ns);
         emit(it, now, DNS_ITER_EV_SUB, NULL, NULL, 0);
         task_begin(it, now);
@@ -703,7 +701,6 @@ static void task_begin(dns_iter_t *it, uint64_t now)
             take_reply(it, now, &d.m, 1, left);
         }
         decoded_free(&d);
-        free(buf);
         if (ok)
             return;
     }
@@ -842,7 +839,9 @@ static void take_reply(dns_iter_t *it, uint64_t now, const dns_msg_t *m, int fro
         return;
     }
     const dns_rrs_t *an = &m->sec[DNS_SEC_AN];
-    const dns_rr_t **step = malloc((an->n + 1) * sizeof *step);
+    /* A CNAME loop inside one reply visits its records again: room for
+     * every hop the chain limit allows, and the final records. */
+    const dns_rr_t **step = malloc((an->n + DNS_ITER_CNAME_MAX + 1) * sizeof *step);
     if (step == NULL) {
         finish(it, now, DNS_STUB_ERROR, "out of memory");
         return;

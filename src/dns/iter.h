@@ -32,9 +32,10 @@
  *         RCODE, a timeout: the server is lame, the next one is asked;
  *       * TC over UDP: the same server again over TCP.
  *   - nameservers that came without glue get their address from the cache
- *     or from a sub-resolution (type A, the same walk, nested at most
- *     DNS_ITER_DEPTH_MAX deep, never for a name already being resolved);
- *     they are asked after the servers with addresses.
+ *     or from a sub-resolution (type A, then AAAA when A gave none; the
+ *     same walk, nested at most DNS_ITER_DEPTH_MAX deep, never for a name
+ *     already being resolved); they are asked after the servers with
+ *     addresses.
  * Every step's answer (the records it took from one reply, or the SOA of a
  * negative one) is cached under its own name and type, so a later lookup
  * of any name on the way starts where this one left off. Everything,

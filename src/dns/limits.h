@@ -116,6 +116,9 @@
 /* Resolutions in flight per worker (--max-inflight). */
 #define DNS_SERVER_INFLIGHT_DEF 1024u
 #define DNS_SERVER_INFLIGHT_MAX 65536u
+/* Clients waiting for one resolution of the same question; more get
+ * SERVFAIL. They count against the in-flight cap too. */
+#define DNS_SERVER_WAITERS_MAX  64u
 /* TCP connections per worker (--max-tcp), and their idle time
  * (--tcp-idle, RFC 7766 §6.2.3 suggests seconds, unbound uses 30). */
 #define DNS_SERVER_TCP_DEF      256u

@@ -32,13 +32,23 @@ struct tconn {
     int closed;
 };
 
-/* A query being resolved. */
-struct pending {
-    struct worker *w;
-    struct pending *prev, *next;
+/* A client waiting for a resolution. */
+struct client {
+    struct client *next;
     dns_query_t q;
     addr_t peer;               /* UDP: where the answer goes */
     struct tconn *conn;        /* TCP: the connection it came on */
+};
+
+/* A question being resolved, for every client that asked it meanwhile
+ * (identical questions share one resolution, as in unbound). */
+struct pending {
+    struct worker *w;
+    struct pending *prev, *next;
+    dns_name_t qname;
+    uint16_t qtype;
+    struct client *clients;
+    unsigned nclients;
     dns_resolve_t *r;
 };
 
@@ -170,22 +180,30 @@ static void pending_end(struct pending *p)
     struct worker *w = p->w;
     p->prev->next = p->next;
     p->next->prev = p->prev;
-    w->inflight--;
-    if (p->conn != NULL && --p->conn->npending == 0 && p->conn->closed)
-        loop_defer(w->loop, &p->conn->defer, tconn_free, p->conn);
+    while (p->clients != NULL) {
+        struct client *c = p->clients;
+        p->clients = c->next;
+        w->inflight--;
+        if (c->conn != NULL && --c->conn->npending == 0 && c->conn->closed)
+            loop_defer(w->loop, &c->conn->defer, tconn_free, c->conn);
+        free(c);
+    }
     free(p);
 }
 
+/* Answers every client of p from the resolved message (NULL: SERVFAIL). */
 static void answer_with(struct pending *p, const uint8_t *msg, size_t len)
 {
     struct worker *w = p->w;
-    size_t out_len;
-    if (msg == NULL || dns_answer_build(&p->q, msg, len, UINT32_MAX, w->out, sizeof w->out,
-                                        &out_len) < 0) {
-        if (dns_answer_error(&p->q, DNS_R_SERVFAIL, w->out, sizeof w->out, &out_len) < 0)
-            return;
+    for (struct client *c = p->clients; c != NULL; c = c->next) {
+        size_t out_len;
+        if (msg == NULL || dns_answer_build(&c->q, msg, len, UINT32_MAX, w->out, sizeof w->out,
+                                            &out_len) < 0) {
+            if (dns_answer_error(&c->q, DNS_R_SERVFAIL, w->out, sizeof w->out, &out_len) < 0)
+                continue;
+        }
+        deliver(w, &c->peer, c->conn, w->out, out_len);
     }
-    deliver(w, &p->peer, p->conn, w->out, out_len);
 }
 
 static void on_iter(dns_resolve_t *r, const dns_iter_result_t *res, void *arg)
@@ -207,7 +225,7 @@ static void on_stub(dns_resolve_t *r, const dns_stub_result_t *res, void *arg)
         (clean = malloc(DNS_MSG_MAX)) != NULL &&
         dns_answer_clean(res->reply, res->reply_len, clean, DNS_MSG_MAX, &len) == 0) {
         if (w->c->cache != NULL)
-            dns_cache_put(w->c->cache, &p->q.qname, p->q.qtype, DNS_C_IN, clean, len,
+            dns_cache_put(w->c->cache, &p->qname, p->qtype, DNS_C_IN, clean, len,
                           loop_now(w->loop) / 1000u);
         answer_with(p, clean, len);
     } else {
@@ -217,30 +235,48 @@ static void on_stub(dns_resolve_t *r, const dns_stub_result_t *res, void *arg)
     pending_end(p);
 }
 
+static struct pending *pending_find(struct worker *w, const dns_query_t *q)
+{
+    for (struct pending *p = w->pend.next; p != &w->pend; p = p->next)
+        if (p->qtype == q->qtype && dns_name_eq(&p->qname, &q->qname))
+            return p;
+    return NULL;
+}
+
 static void resolve(struct worker *w, const dns_query_t *q, const addr_t *peer,
                     struct tconn *conn)
 {
     size_t len;
-    if (w->inflight >= w->c->max_inflight) {
+    struct pending *p = pending_find(w, q);
+    int fresh = p == NULL;
+    struct client *c = NULL;
+    if (w->inflight >= w->c->max_inflight || (!fresh && p->nclients >= DNS_SERVER_WAITERS_MAX) ||
+        (fresh && (p = calloc(1, sizeof *p)) == NULL) || (c = calloc(1, sizeof *c)) == NULL) {
+        if (fresh)
+            free(p);
         if (dns_answer_error(q, DNS_R_SERVFAIL, w->out, sizeof w->out, &len) == 0)
             deliver(w, peer, conn, w->out, len);
         return;
     }
-    struct pending *p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return;
-    p->w = w;
-    p->q = *q;
+    c->q = *q;
     if (peer != NULL)
-        p->peer = *peer;
-    p->conn = conn;
+        c->peer = *peer;
+    c->conn = conn;
+    if (conn != NULL)
+        conn->npending++;
+    w->inflight++;
+    c->next = p->clients;
+    p->clients = c;
+    p->nclients++;
+    if (!fresh)
+        return;                /* the same question is on its way: wait for it */
+    p->w = w;
+    p->qname = q->qname;
+    p->qtype = q->qtype;
     p->next = w->pend.next;
     p->prev = &w->pend;
     w->pend.next->prev = p;
     w->pend.next = p;
-    w->inflight++;
-    if (conn != NULL)
-        conn->npending++;
     int rc;
     if (w->c->iter != NULL) {
         rc = dns_resolve_start_iter(w->loop, w->c->iter, &q->qname, q->qtype, on_iter, p, &p->r);

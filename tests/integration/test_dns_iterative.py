@@ -115,6 +115,17 @@ def test_nameserver_without_glue(hier):
     assert "Address: 192.0.2.99\n" in out
 
 
+def test_query_limit(hier):
+    # root -> com -> example.com takes 3 queries: 2 are not enough.
+    rc, out, err = lookup(hier, "--max-queries", "2", "--trace", "www.example.com")
+    assert rc == 1
+    assert len(steps(out)) == 2
+    assert "** server can't find www.example.com: SERVFAIL" in out
+    assert err == "portico lookup: www.example.com: query limit reached\n"
+    rc, out, _ = lookup(hier, "--max-queries", "3", "www.example.com")
+    assert rc == 0 and "Address: 192.0.2.80" in out
+
+
 def test_unreachable_root_times_out(tmp_path):
     # A root that never answers: every server times out, SERVFAIL, exit 1.
     hints = tmp_path / "hints"

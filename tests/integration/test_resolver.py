@@ -325,3 +325,52 @@ def test_tcp_idle_and_pipelining(resolver, hier):
             assert 0.5 < time.monotonic() - t0 < 4
     finally:
         p.kill()
+
+
+def test_identical_questions_share_one_resolution():
+    # A slow upstream (answers after 0.5 s, counts what it is asked): five
+    # clients asking the same question at once cause one upstream query,
+    # and all five get their answer with their own ID.
+    up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    up.bind(("127.0.0.1", 0))
+    up.settimeout(0.1)
+    asked = []
+    import threading
+    done = threading.Event()
+
+    def serve():
+        end = time.monotonic() + 6
+        while time.monotonic() < end and not done.is_set():
+            try:
+                q, peer = up.recvfrom(4096)
+            except socket.timeout:
+                continue
+            asked.append(q)
+            time.sleep(0.5)
+            qend = 12 + q[12:].index(b"\0") + 5
+            ans = (q[:2] + b"\x81\x80" + b"\x00\x01\x00\x01\x00\x00\x00\x00" + q[12:qend] +
+                   b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04\xc0\x00\x02\x05")
+            up.sendto(ans, peer)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    p, port = start_resolver("--forward", f"127.0.0.1:{up.getsockname()[1]}", "--workers", "1")
+    socks = []
+    try:
+        for i in range(5):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(5)
+            s.sendto(query("same.example.com", qid=100 + i), ("127.0.0.1", port))
+            socks.append(s)
+        for i, s in enumerate(socks):
+            r = s.recv(512)
+            assert r[:2] == struct.pack("!H", 100 + i) and rcode(r) == 0
+            assert r.endswith(b"\xc0\x00\x02\x05")
+        assert len(asked) == 1
+    finally:
+        for s in socks:
+            s.close()
+        p.kill()
+        done.set()
+        t.join(timeout=8)
+        up.close()

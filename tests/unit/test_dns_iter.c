@@ -115,11 +115,23 @@ static addr_t ip4(const char *ip)
     return a;
 }
 
+static addr_t ip6(const char *ip)
+{
+    addr_t a;
+    memset(&a, 0, sizeof a);
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a.ss;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(53);
+    assert_int_equal(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+    a.len = sizeof *s6;
+    return a;
+}
+
 static struct fserver *server_at(const addr_t *to)
 {
     for (size_t i = 0; i < nworld; i++) {
-        addr_t a = ip4(world[i].ip);
-        if (memcmp(&a.ss, &to->ss, a.len) == 0)
+        addr_t a = strchr(world[i].ip, ':') ? ip6(world[i].ip) : ip4(world[i].ip);
+        if (a.len == to->len && memcmp(&a.ss, &to->ss, a.len) == 0)
             return &world[i];
     }
     return NULL;
@@ -212,8 +224,8 @@ static size_t serve(struct fserver *s, const uint8_t *q, size_t qlen, int tcp, u
     dns_builder_question(&b, &qq.name, qq.qtype, qq.qclass);
     if (s->how == POISON)
         add(&b, DNS_SEC_AN, rr_make("victim.org.", DNS_T_A, "6.6.6.6"));
-    dns_name_t cur = qq.name;
-    int exists = 0, found = 0, left = 0;
+    dns_name_t cur = qq.name, visited[8];
+    int exists = 0, found = 0, left = 0, nvisited = 0;
     for (int hops = 0; hops < 8; hops++) {
         const struct zrec *cn = NULL;
         exists = 0;
@@ -233,8 +245,16 @@ static size_t serve(struct fserver *s, const uint8_t *q, size_t qlen, int tcp, u
         if (found || cn == NULL)
             break;
         add(&b, DNS_SEC_AN, rr_make(cn->owner, DNS_T_CNAME, cn->data));
+        visited[nvisited++] = cur;
         cur = name_of(cn->data);
         if (!dns_name_under(&cur, &apex) || cut_for(s, &cur)) {
+            left = 1;
+            break;
+        }
+        int again = 0; /* a loop: each record once, as servers do */
+        for (int v = 0; v < nvisited; v++)
+            again |= dns_name_eq(&visited[v], &cur);
+        if (again) {
             left = 1;
             break;
         }
@@ -366,6 +386,7 @@ static const struct zrec com_zone[] = {
     { "ns2.example.com.", DNS_T_A, "10.0.0.13" },
     { "noglue.com.", DNS_T_NS, "ns.example.net." },
     { "loop.com.", DNS_T_NS, "ns.loop.org." },
+    { "v6only.com.", DNS_T_NS, "ns6.example.net." },
     { "evil.com.", DNS_T_NS, "ns.evil.org." },
     { "ns.evil.org.", DNS_T_A, "6.6.6.6" },     /* not com's to say */
     { NULL, 0, NULL },
@@ -381,6 +402,8 @@ static const struct zrec example_com_zone[] = {
     { "out.example.com.", DNS_T_CNAME, "web.example.net." },
     { "cyc.example.com.", DNS_T_CNAME, "cyc.example.net." },
     { "txt.example.com.", DNS_T_TXT, "big" },
+    { "l1.example.com.", DNS_T_CNAME, "l2.example.com." },
+    { "l2.example.com.", DNS_T_CNAME, "l1.example.com." },
     { NULL, 0, NULL },
 };
 
@@ -394,6 +417,12 @@ static const struct zrec example_net_zone[] = {
     { "ns.example.net.", DNS_T_A, "10.0.0.5" },
     { "web.example.net.", DNS_T_A, "192.0.2.8" },
     { "cyc.example.net.", DNS_T_CNAME, "cyc.example.com." },
+    { "ns6.example.net.", DNS_T_AAAA, "2001:db8::53" },
+    { NULL, 0, NULL },
+};
+
+static const struct zrec v6only_zone[] = {
+    { "www.v6only.com.", DNS_T_A, "192.0.2.6" },
     { NULL, 0, NULL },
 };
 
@@ -430,6 +459,7 @@ static struct fserver base_world[] = {
     { "10.0.0.7", "evil.org.", evil_org_zone, OK, 0 },
     { "10.0.0.9", "evil.com.", evil_com_zone, OK, 0 },
     { "10.0.0.8", "noglue.com.", noglue_zone, OK, 0 },
+    { "2001:db8::53", "v6only.com.", v6only_zone, OK, 0 },
 };
 
 static struct fserver the_world[sizeof base_world / sizeof base_world[0]];
@@ -562,6 +592,23 @@ static void test_missing_glue(void **state)
     dns_iter_free(it);
 }
 
+/* A glueless nameserver with only an IPv6 address: its A lookup finds
+ * nothing, its AAAA does. */
+static void test_missing_glue_aaaa_only(void **state)
+{
+    (void)state;
+    dns_iter_conf_t c;
+    conf_make(&c, NULL, "10.0.0.1");
+    uint64_t now = 0;
+    dns_iter_t *it = start(&c, "www.v6only.com.", DNS_T_A, now);
+    const dns_iter_result_t *r = run(it, &now);
+    expect_a(r, "www.v6only.com.", "192.0.2.6");
+    assert_int_equal(r->queries, 9);
+    assert_non_null(strstr(trace_log, "NODATA 10.0.0.5 example.net.;SUB - .;"));
+    assert_int_equal(srv("2001:db8::53")->asked, 1);
+    dns_iter_free(it);
+}
+
 static void test_cname_in_zone(void **state)
 {
     (void)state;
@@ -627,6 +674,22 @@ static void test_cname_loop(void **state)
     dns_iter_free(it);
 }
 
+/* A loop inside one zone: one reply holds it, the same two records over
+ * and over. */
+static void test_cname_loop_in_one_reply(void **state)
+{
+    (void)state;
+    dns_iter_conf_t c;
+    conf_make(&c, NULL, "10.0.0.1");
+    uint64_t now = 0;
+    dns_iter_t *it = start(&c, "l1.example.com.", DNS_T_A, now);
+    const dns_iter_result_t *r = run(it, &now);
+    assert_int_equal(r->status, DNS_STUB_ERROR);
+    assert_non_null(strstr(r->reason, "CNAME"));
+    assert_int_equal(r->queries, 3);
+    dns_iter_free(it);
+}
+
 static void test_out_of_bailiwick_dropped(void **state)
 {
     (void)state;
@@ -678,7 +741,11 @@ static void test_ns_loop_bounded(void **state)
     dns_iter_t *it = start(&c, "www.loop.com.", DNS_T_A, now);
     const dns_iter_result_t *r = run(it, &now);
     assert_int_equal(r->status, DNS_STUB_SERVFAIL);
-    assert_true(r->queries <= 8);
+    /* root and com for www.loop.com; then for ns.loop.org's A, root and
+     * org, inside which ns.loop.com's A and AAAA (root and com each; its
+     * own nameserver is being resolved below it: skipped); then the same
+     * for ns.loop.org's AAAA: 2 + 2 * (2 + 2 * 2) = 14, and no more. */
+    assert_int_equal(r->queries, 14);
     dns_iter_free(it);
 }
 
@@ -836,9 +903,11 @@ int main(void)
         cmocka_unit_test_setup(test_cache_skips_delegations, setup),
         cmocka_unit_test_setup(test_negative_cached, setup),
         cmocka_unit_test_setup(test_missing_glue, setup),
+        cmocka_unit_test_setup(test_missing_glue_aaaa_only, setup),
         cmocka_unit_test_setup(test_cname_in_zone, setup),
         cmocka_unit_test_setup(test_cname_across_zones, setup),
         cmocka_unit_test_setup(test_cname_loop, setup),
+        cmocka_unit_test_setup(test_cname_loop_in_one_reply, setup),
         cmocka_unit_test_setup(test_out_of_bailiwick_dropped, setup),
         cmocka_unit_test_setup(test_ns_loop_bounded, setup),
         cmocka_unit_test_setup(test_query_limit, setup),
