@@ -310,6 +310,7 @@ int cmd_proxy(int argc, char **argv)
     int rc = parse_args(&o, argc, argv);
     if (rc != 0)
         return rc > 0 ? 0 : EXIT_USAGE;
+    o.hs.name = "proxy";
     if (o.hs.workers == 0)
         o.hs.workers = workers_default_count();
     if (o.nlisten == 0)

@@ -23,7 +23,8 @@ struct loop {
     uint64_t now;
     timer_heap_t timers;
     pool_t pool;
-    loop_defer_t *deferred;
+    loop_defer_t *deferred;       /* FIFO: run in the order queued */
+    loop_defer_t **deferred_tail;
 
     io_t wake;                 /* eventfd: posts from other threads */
     pthread_mutex_t post_lock;
@@ -190,8 +191,11 @@ void loop_defer(loop_t *l, loop_defer_t *d, void (*fn)(void *), void *arg)
     d->queued = 1;
     d->fn = fn;
     d->arg = arg;
-    d->next = l->deferred;
-    l->deferred = d;
+    d->next = NULL;
+    if (l->deferred == NULL)
+        l->deferred_tail = &l->deferred;
+    *l->deferred_tail = d;
+    l->deferred_tail = &d->next;
 }
 
 static void run_deferred(loop_t *l)

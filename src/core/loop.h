@@ -84,7 +84,8 @@ int loop_timer_set(loop_t *l, ptimer_t *t, uint64_t delay_ms);
 void loop_timer_cancel(loop_t *l, ptimer_t *t);
 
 /* Runs fn(arg) at the end of the current iteration, after every event of the
- * batch was handled. `d` is owned by the caller and must stay valid until fn
+ * batch was handled, in the order the calls were queued (so a "use" queued
+ * before a "free" runs first); what they queue runs in the same pass. `d` is owned by the caller and must stay valid until fn
  * runs; queuing an already queued `d` is a no-op. */
 void loop_defer(loop_t *l, loop_defer_t *d, void (*fn)(void *), void *arg);
 

@@ -1476,6 +1476,11 @@ static void server_reopen(void *arg)
     close(fd);
 }
 
+static const char *hs_name(const struct hs_config *cfg)
+{
+    return cfg->name != NULL ? cfg->name : "serve";
+}
+
 int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
 {
     struct hs_server s = { .cfg = cfg, .h = h, .harg = arg };
@@ -1489,7 +1494,7 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
         } else {
             int fd = open(cfg->access_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
             if (fd == -1) {
-                fprintf(stderr, "portico serve: cannot open access log '%s': %s\n", cfg->access_log,
+                fprintf(stderr, "portico %s: cannot open access log '%s': %s\n", hs_name(cfg), cfg->access_log,
                         strerror(errno));
                 return 1;
             }
@@ -1510,7 +1515,7 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
     char err[ERR_MAX];
     if (fds == NULL || sock_listen_group(cfg->listen, cfg->nlisten, SOCK_STREAM, cfg->workers, 1, fds,
                                          err, sizeof err) < 0) {
-        fprintf(stderr, "portico serve: %s\n", fds ? err : "out of memory");
+        fprintf(stderr, "portico %s: %s\n", hs_name(cfg), fds ? err : "out of memory");
         free(fds);
         goto out;
     }
@@ -1525,12 +1530,12 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
     opened = cfg->workers;
     if (cfg->verbose)
         for (int j = 0; j < cfg->nlisten; j++)
-            fprintf(stderr, "portico serve: listening on http://%s/ (%d workers)\n",
+            fprintf(stderr, "portico %s: listening on http://%s/ (%d workers)\n", hs_name(cfg),
                     addr_format(&cfg->listen[j], a, sizeof a), cfg->workers);
     static const struct workers_ops ops = { worker_start, worker_stop, worker_finish, server_reopen };
     int wr = workers_run(cfg->workers, &ops, &s);
     if (wr < 0)
-        fprintf(stderr, "portico serve: cannot start the workers: %s\n", strerror(-wr));
+        fprintf(stderr, "portico %s: cannot start the workers: %s\n", hs_name(cfg), strerror(-wr));
     rc = wr < 0 ? 1 : 0;
 out:
     for (int i = 0; i < opened; i++)

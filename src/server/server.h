@@ -24,6 +24,7 @@
 #define HS_MAX_LISTEN 16
 
 struct hs_config {
+    const char *name;            /* the command, for messages: NULL is "serve" */
     struct http_limits lim;
     int workers;
     uint32_t shutdown_ms;

@@ -176,6 +176,46 @@ static void test_free_runs_deferred(void **state)
     assert_int_equal(n, 1);
 }
 
+/* Deferred functions run in the order queued, including those queued while
+ * the list runs (after the ones already there). */
+struct order {
+    char seen[16];
+    size_t n;
+    loop_defer_t d[4];
+    loop_t *l;
+};
+
+static void mark(struct order *o, char c)
+{
+    if (o->n < sizeof o->seen - 1)
+        o->seen[o->n++] = c;
+}
+
+static void mark_d(void *arg) { mark(arg, 'd'); }
+static void mark_a(void *arg) { mark(arg, 'a'); }
+static void mark_b(void *arg)
+{
+    struct order *o = arg;
+    mark(o, 'b');
+    loop_defer(o->l, &o->d[3], mark_d, o); /* queued during the pass */
+}
+static void mark_c(void *arg) { mark(arg, 'c'); }
+
+static void test_deferred_run_in_order(void **state)
+{
+    (void)state;
+    struct order o;
+    memset(&o, 0, sizeof o);
+    o.l = loop_new();
+    assert_non_null(o.l);
+    loop_defer(o.l, &o.d[0], mark_a, &o);
+    loop_defer(o.l, &o.d[1], mark_b, &o);
+    loop_defer(o.l, &o.d[2], mark_c, &o);
+    loop_defer(o.l, &o.d[0], mark_a, &o); /* already queued: no-op */
+    loop_free(o.l);
+    assert_string_equal(o.seen, "abcd");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +223,7 @@ int main(void)
         cmocka_unit_test(test_timers_fire_in_order),
         cmocka_unit_test(test_posts_from_threads),
         cmocka_unit_test(test_free_runs_deferred),
+        cmocka_unit_test(test_deferred_run_in_order),
     };
     return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
