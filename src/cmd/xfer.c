@@ -285,6 +285,7 @@ struct send_state {
     uint8_t rbuf[XFER_REPLY_LEN];
     size_t rhave;
     int resume;
+    int await_start;      /* data went out before the receiver's first reply */
     uint64_t start_us, next_progress, next_stats, closed_at;
     FILE *stats;
     int tty;
@@ -323,8 +324,13 @@ static int send_begin_file(struct xfer *x, struct send_state *s)
     }
     s->name = base_name(path);
     rudp_conn_write(x->peers[0].conn, buf, n);
-    s->stage = SS_HDR_SENT;
     s->rhave = 0;
+    /* Without --resume the receiver starts at 0: the data follows the
+     * header at once (one round trip less per file), and its first reply
+     * is checked when it comes. */
+    s->stage = s->resume ? SS_HDR_SENT : SS_DATA;
+    s->await_start = !s->resume;
+    s->off = 0;
     EVP_DigestInit_ex(s->md, EVP_sha256(), NULL);
     return 0;
 }
@@ -360,6 +366,25 @@ static void send_fail(struct xfer *x, int code)
     x->exit_code = code;
     rudp_conn_abort(x->peers[0].conn);
     loop_break(x->loop);
+}
+
+/* The receiver's first reply to a header sent without waiting for it.
+ * Returns 1 once it came and says go, 0 while it has not come, -1 after a
+ * refusal (the transfer is then failed). */
+static int start_reply(struct xfer *x, struct send_state *s, rudp_conn_t *c)
+{
+    uint8_t status;
+    uint64_t off;
+    if (!read_reply(c, s, &status, &off))
+        return 0;
+    s->await_start = 0;
+    if (status != XFER_OK || off != 0) {
+        cmd_error("xfer", "%s: %s", s->name, status != XFER_OK ? xfer_status_str(status)
+                                                              : "unexpected resume offset");
+        send_fail(x, EXIT_REJECTED);
+        return -1;
+    }
+    return 1;
 }
 
 static void send_pump(struct xfer *x)
@@ -402,6 +427,10 @@ static void send_pump(struct xfer *x)
             s->stage = SS_DATA;
             break;
         case SS_DATA: {
+            if (s->await_start && start_reply(x, s, c) <= 0) {
+                if (x->exit_code)
+                    return;
+            }
             if (s->off == s->size) {
                 s->stage = SS_DIGEST;
                 break;
@@ -436,6 +465,8 @@ static void send_pump(struct xfer *x)
             break;
         }
         case SS_VERDICT:
+            if (s->await_start && start_reply(x, s, c) <= 0)
+                return;
             if (!read_reply(c, s, &status, &off))
                 return;
             close(s->fd);
