@@ -42,7 +42,8 @@ if [ "${1:-}" = --loop-child ]; then
     fi
     wait "$r"
     t1=$(date +%s.%N)
-    read -r -a tms < <(times | tail -1)   # children's user and system time, before cmp
+    times > "$WORK/times"                # not in a subshell: its children are not ours
+    read -r -a tms < <(tail -1 "$WORK/times")   # children's user and system time, before cmp
     cmp -s "$WORK/big.bin" "$WORK/out/"* || { echo "loopback $what: file differs" >&2; exit 1; }
     to_s() { awk -v t="$1" 'BEGIN{split(t, a, "m"); sub("s", "", a[2]); print a[1]*60 + a[2]}'; }
     awk "BEGIN{printf \"%.3f %.3f\n\", $t1-$t0, $(to_s "${tms[0]}")+$(to_s "${tms[1]}")}"

@@ -70,6 +70,7 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_PROBE_BW };
 #define BBR_MIN_RTT_WIN_US 10000000u
 #define BBR_FULL_BW_GROWTH 1.25
 #define BBR_FULL_BW_ROUNDS 3
+#define BBR_CWND_RTT_FLOOR_US 3000u
 /* STARTUP reads a round that lost more than this share as its own queue
  * overflowing (a 2.89x overshoot loses far more); less is taken for the
  * path's random loss, which must not stop the search for the rate. */
@@ -94,12 +95,17 @@ uint64_t rudp_cc_bw(const rudp_cc_t *cc)
     return m;
 }
 
+/* The BDP the window is sized from. The RTT is floored at what the sender
+ * can see: its timers tick in ms, pacing bursts up to 1 ms and the peer
+ * delays ACKs up to 1 ms, so on a LAN a window of bw x 100 us would starve
+ * (Linux's BBR adds the measured ACK aggregation for the same reason). */
 static uint64_t bbr_bdp(const rudp_cc_t *cc, double gain)
 {
     uint64_t bw = rudp_cc_bw(cc);
     if (!bw || !cc->u.bbr.min_rtt_us)
         return (uint64_t)RUDP_INIT_CWND_SEGS * cc->mss;
-    return (uint64_t)((double)bw * cc->u.bbr.min_rtt_us / 1e6 * gain);
+    uint32_t rtt = MAX(cc->u.bbr.min_rtt_us, BBR_CWND_RTT_FLOOR_US);
+    return (uint64_t)((double)bw * rtt / 1e6 * gain);
 }
 
 static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)

@@ -80,6 +80,8 @@ int rudp_listen_input(const uint8_t secret[RUDP_SECRET_LEN], const uint8_t *pkt,
         acc->peer_wnd = p.wnd;
         acc->peer_mss = p.mss;
         acc->tsval = p.tsval;
+        /* the COOKIE's tsval came back: the server's first RTT sample */
+        acc->rtt_us = p.tsecr ? (uint32_t)now_us - p.tsecr : 0;
         return RUDP_L_ACCEPT;
     case RUDP_T_SEG:
         /* The peer believes in a connection we do not have (we restarted,
