@@ -398,8 +398,8 @@ static void send_pump(struct xfer *x)
     for (;;) {
         switch (s->stage) {
         case SS_START:
-            if (rudp_conn_state(c) != RUDP_ESTABLISHED)
-                return;
+            if (rudp_conn_state(c) == RUDP_SYN_SENT)
+                return;   /* from the cookie on, data may follow the ECHO */
             if (s->cur == s->nfiles) {
                 rudp_conn_shutdown(c);
                 s->stage = SS_FIN;

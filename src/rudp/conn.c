@@ -589,6 +589,9 @@ static void client_handshake(rudp_conn_t *c, const rudp_pkt_t *p, uint64_t now)
         memcpy(c->mac, p->mac, RUDP_MAC_LEN);
         c->tcb.irs = c->tcb.rcv_nxt = c->rseq = p->srv_isn;
         c->ts_recent = p->tsval;
+        /* the listener's window is unknown until its first SEG: assume the
+         * initial congestion window's worth */
+        c->tcb.snd_wnd = (uint32_t)RUDP_INIT_CWND_SEGS * c->cfg.mss;
         if (p->tsecr)
             rtt_sample(c, (uint32_t)now - p->tsecr);
         c->hs_tries = 0;
@@ -737,8 +740,10 @@ uint64_t rudp_conn_deadline(const rudp_conn_t *c)
         return c->ack_now ? 0 : NEVER;
     if (c->rst_pending || c->hs_send || c->ack_now || c->probe_pending)
         return 0;
-    if (c->state != RUDP_ESTABLISHED)
+    if (c->state == RUDP_SYN_SENT)
         return c->hs_deadline;
+    if (c->state == RUDP_ECHO_SENT)
+        return c->pace_blocked ? MIN(c->hs_deadline, c->next_tx_us) : c->hs_deadline;
     uint64_t d = MIN(c->rto_deadline, c->rack_deadline);
     d = MIN(d, c->tlp_deadline);
     d = MIN(d, c->persist_deadline);
@@ -830,6 +835,8 @@ static size_t send_seg(rudp_conn_t *c, struct seg *s, uint8_t *out, size_t cap, 
     seg_header(c, &p, now);
     p.seq = s->seq;
     p.flags = s->fin ? RUDP_F_FIN : 0;
+    if (c->state == RUDP_ECHO_SENT)
+        p.flags |= RUDP_F_EARLY;
     uint32_t at = (c->shead + (s->seq - c->tcb.snd_una)) % c->scap;
     uint32_t first = MIN(s->len, c->scap - at);
     p.data = c->sbuf + at;
@@ -971,10 +978,18 @@ size_t rudp_conn_output(rudp_conn_t *c, uint8_t *out, size_t cap, uint64_t now)
         seg_header(c, &p, now);
         return emit(c, &p, out, cap, now);
     }
-    if (c->state != RUDP_ESTABLISHED)
+    if (c->state == RUDP_SYN_SENT)
         return output_handshake(c, out, cap, now);
     size_t n = 0;
     c->pace_blocked = 0;
+    if (c->state == RUDP_ECHO_SENT) {
+        /* The first flight follows the ECHO at once (one round trip less):
+         * the listener creates the connection from the ECHO before it sees
+         * the data behind it on the same path; if the ECHO is lost, the
+         * data is resent once the connection exists. */
+        n = output_handshake(c, out, cap, now);
+        return n ? n : output_new(c, out, cap, now);
+    }
     if (c->lost_pending)
         n = output_retransmit(c, out, cap, now);
     if (!n)

@@ -368,6 +368,24 @@ static void test_spoofed_syn_flood(void **state)
                                        sizeof reply, &rlen, &acc), RUDP_L_ACCEPT);
     assert_int_equal(acc.local_cid, c.srv_cid);
     assert_int_equal(acc.peer_cid, 77);
+
+    /* A SEG for an unknown connection gets an RST no longer than itself;
+     * one flagged EARLY (it overtook its ECHO) gets nothing. */
+    rudp_pkt_t g;
+    memset(&g, 0, sizeof g);
+    g.type = RUDP_T_SEG;
+    g.dst_cid = 1234;
+    n = rudp_encode(&g, pkt, sizeof pkt);
+    assert_int_equal(rudp_listen_input(s.secret, pkt, n, "addrA", 5, s.now, reply,
+                                       sizeof reply, &rlen, &acc), RUDP_L_REPLY);
+    assert_true(rlen <= n);
+    assert_int_equal(rudp_decode(reply, rlen, &c), 0);
+    assert_int_equal(c.type, RUDP_T_RST);
+    g.flags = RUDP_F_EARLY;
+    n = rudp_encode(&g, pkt, sizeof pkt);
+    assert_int_equal(rudp_listen_input(s.secret, pkt, n, "addrA", 5, s.now, reply,
+                                       sizeof reply, &rlen, &acc), RUDP_L_DROP);
+    assert_int_equal(rlen, 0);
     sim_dispose(&s);
 }
 
