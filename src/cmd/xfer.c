@@ -2,6 +2,7 @@
  *
  *   xfer send [OPTIONS] FILE... HOST:PORT
  *   xfer recv [--listen ADDR:PORT] [--dir DIR] [--once]
+ *   xfer plot FILE.csv -o FILE.svg
  *
  * One UDP socket on the core loop. Packets are read until EAGAIN and fed to
  * their connection (by connection id; the stateless listener answers the
@@ -283,6 +284,7 @@ struct send_state {
     uint8_t rbuf[XFER_REPLY_LEN];
     size_t rhave;
     int resume;
+    int await_start;      /* data went out before the receiver's first reply */
     uint64_t start_us, next_progress, next_stats, closed_at;
     FILE *stats;
     int tty;
@@ -321,8 +323,13 @@ static int send_begin_file(struct xfer *x, struct send_state *s)
     }
     s->name = base_name(path);
     rudp_conn_write(x->peers[0].conn, buf, n);
-    s->stage = SS_HDR_SENT;
     s->rhave = 0;
+    /* Without --resume the receiver starts at 0: the data follows the
+     * header at once (one round trip less per file), and its first reply
+     * is checked when it comes. */
+    s->stage = s->resume ? SS_HDR_SENT : SS_DATA;
+    s->await_start = !s->resume;
+    s->off = 0;
     crypto_hash_sha256_init(&s->md);
     return 0;
 }
@@ -360,6 +367,25 @@ static void send_fail(struct xfer *x, int code)
     loop_break(x->loop);
 }
 
+/* The receiver's first reply to a header sent without waiting for it.
+ * Returns 1 once it came and says go, 0 while it has not come, -1 after a
+ * refusal (the transfer is then failed). */
+static int start_reply(struct xfer *x, struct send_state *s, rudp_conn_t *c)
+{
+    uint8_t status;
+    uint64_t off;
+    if (!read_reply(c, s, &status, &off))
+        return 0;
+    s->await_start = 0;
+    if (status != XFER_OK || off != 0) {
+        cmd_error("xfer", "%s: %s", s->name, status != XFER_OK ? xfer_status_str(status)
+                                                              : "unexpected resume offset");
+        send_fail(x, EXIT_REJECTED);
+        return -1;
+    }
+    return 1;
+}
+
 static void send_pump(struct xfer *x)
 {
     struct send_state *s = x->snd;
@@ -370,8 +396,8 @@ static void send_pump(struct xfer *x)
     for (;;) {
         switch (s->stage) {
         case SS_START:
-            if (rudp_conn_state(c) != RUDP_ESTABLISHED)
-                return;
+            if (rudp_conn_state(c) == RUDP_SYN_SENT)
+                return;   /* from the cookie on, data may follow the ECHO */
             if (s->cur == s->nfiles) {
                 rudp_conn_shutdown(c);
                 s->stage = SS_FIN;
@@ -400,6 +426,10 @@ static void send_pump(struct xfer *x)
             s->stage = SS_DATA;
             break;
         case SS_DATA: {
+            if (s->await_start && start_reply(x, s, c) <= 0) {
+                if (x->exit_code)
+                    return;
+            }
             if (s->off == s->size) {
                 s->stage = SS_DIGEST;
                 break;
@@ -433,6 +463,8 @@ static void send_pump(struct xfer *x)
             break;
         }
         case SS_VERDICT:
+            if (s->await_start && start_reply(x, s, c) <= 0)
+                return;
             if (!read_reply(c, s, &status, &off))
                 return;
             close(s->fd);
@@ -664,6 +696,135 @@ static int xfer_run(struct xfer *x)
     return x->exit_code;
 }
 
+
+/* ----------------------------------------------------------------- plot */
+
+#define PLOT_W 960
+#define PLOT_H 540
+#define PLOT_M 70          /* margin for the axes' labels */
+#define PLOT_MAX_ROWS 200000
+
+struct plot_row { double ms, una, nxt, wnd, cwnd; };
+
+/* `xfer plot FILE.csv -o FILE.svg`: the --stats trace as an SVG chart. The
+ * band between SND.UNA and SND.UNA + min(SND.WND, cwnd) is the window the
+ * sender may fill; it slides up as acknowledgements arrive. SND.NXT shows
+ * how much of it is in use. */
+static int xfer_plot(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (!in && argv[i][0] != '-')
+            in = argv[i];
+        else {
+            cmd_error("xfer", "plot: unexpected argument '%s'", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (!in || !out) {
+        cmd_error("xfer", "plot needs FILE.csv -o FILE.svg");
+        return EXIT_USAGE;
+    }
+    FILE *f = fopen(in, "r");
+    if (!f) {
+        cmd_error("xfer", "%s: %s", in, strerror(errno));
+        return EXIT_USAGE;
+    }
+    struct plot_row *r = malloc(PLOT_MAX_ROWS * sizeof *r);
+    char line[512];
+    size_t n = 0;
+    double tmax = 0, ymax = 0;
+    if (!r || !fgets(line, sizeof line, f) || strncmp(line, "ms,snd_una,snd_nxt,snd_wnd,cwnd", 31)) {
+        cmd_error("xfer", "%s: not an xfer --stats trace", in);
+        fclose(f);
+        free(r);
+        return EXIT_USAGE;
+    }
+    while (n < PLOT_MAX_ROWS && fgets(line, sizeof line, f)) {
+        struct plot_row *p = &r[n];
+        if (sscanf(line, "%lf,%lf,%lf,%lf,%lf", &p->ms, &p->una, &p->nxt, &p->wnd, &p->cwnd) != 5)
+            continue;
+        double edge = p->una + (p->wnd < p->cwnd ? p->wnd : p->cwnd);
+        tmax = p->ms > tmax ? p->ms : tmax;
+        ymax = edge > ymax ? edge : ymax;
+        n++;
+    }
+    fclose(f);
+    FILE *o = fopen(out, "w");
+    if (!o) {
+        cmd_error("xfer", "%s: %s", out, strerror(errno));
+        free(r);
+        return EXIT_LOCAL;
+    }
+    if (tmax <= 0)
+        tmax = 1;
+    if (ymax <= 0)
+        ymax = 1;
+    double sx = (PLOT_W - 2.0 * PLOT_M) / tmax, sy = (PLOT_H - 2.0 * PLOT_M) / ymax;
+#define PX(t) (PLOT_M + (t) * sx)
+#define PY(v) (PLOT_H - PLOT_M - (v) * sy)
+    fprintf(o, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+               "font-family='sans-serif' font-size='12'>\n"
+               "<rect width='100%%' height='100%%' fill='white'/>\n", PLOT_W, PLOT_H);
+    fprintf(o, "<text x='%d' y='24' font-size='15'>", PLOT_M);
+    for (const char *q = in; *q; q++)   /* the name as XML text */
+        fputs(*q == '<' ? "&lt;" : *q == '>' ? "&gt;" : *q == '&' ? "&amp;" : (char[2]){ *q, 0 }, o);
+    fprintf(o, ": the sliding window</text>\n");
+    /* the window band */
+    fprintf(o, "<polygon fill='#9ecae1' fill-opacity='0.6' stroke='none' points='");
+    for (size_t i = 0; i < n; i++) {
+        double w = r[i].wnd < r[i].cwnd ? r[i].wnd : r[i].cwnd;
+        fprintf(o, "%.1f,%.1f ", PX(r[i].ms), PY(r[i].una + w));
+    }
+    for (size_t i = n; i-- > 0;)
+        fprintf(o, "%.1f,%.1f ", PX(r[i].ms), PY(r[i].una));
+    fprintf(o, "'/>\n");
+    const char *color[2] = { "#08519c", "#e6550d" };
+    for (int s = 0; s < 2; s++) {
+        fprintf(o, "<polyline fill='none' stroke='%s' stroke-width='1.5' points='", color[s]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(o, "%.1f,%.1f ", PX(r[i].ms), PY(s ? r[i].nxt : r[i].una));
+        fprintf(o, "'/>\n");
+    }
+    /* axes, ticks and legend */
+    fprintf(o, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='black'/>\n", PLOT_M,
+            PLOT_H - PLOT_M, PLOT_W - PLOT_M, PLOT_H - PLOT_M);
+    fprintf(o, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='black'/>\n", PLOT_M, PLOT_M,
+            PLOT_M, PLOT_H - PLOT_M);
+    for (int k = 0; k <= 5; k++) {
+        fprintf(o, "<text x='%.1f' y='%d' text-anchor='middle'>%.0f</text>\n",
+                PX(tmax * k / 5), PLOT_H - PLOT_M + 18, tmax * k / 5);
+        fprintf(o, "<text x='%d' y='%.1f' text-anchor='end'>%.1f</text>\n", PLOT_M - 6,
+                PY(ymax * k / 5) + 4, ymax * k / 5 / 1048576.0);
+    }
+    fprintf(o, "<text x='%d' y='%d' text-anchor='middle'>time (ms)</text>\n", PLOT_W / 2,
+            PLOT_H - 20);
+    fprintf(o, "<text x='16' y='%d' transform='rotate(-90 16 %d)' text-anchor='middle'>"
+               "sequence offset (MiB)</text>\n", PLOT_H / 2, PLOT_H / 2);
+    fprintf(o, "<rect x='%d' y='40' width='14' height='10' fill='#9ecae1'/>"
+               "<text x='%d' y='49'>window: SND.UNA .. SND.UNA + min(SND.WND, cwnd)</text>\n",
+            PLOT_M + 10, PLOT_M + 30);
+    fprintf(o, "<line x1='%d' y1='62' x2='%d' y2='62' stroke='%s' stroke-width='2'/>"
+               "<text x='%d' y='66'>SND.UNA</text>\n", PLOT_M + 10, PLOT_M + 24, color[0],
+            PLOT_M + 30);
+    fprintf(o, "<line x1='%d' y1='78' x2='%d' y2='78' stroke='%s' stroke-width='2'/>"
+               "<text x='%d' y='82'>SND.NXT</text>\n", PLOT_M + 10, PLOT_M + 24, color[1],
+            PLOT_M + 30);
+    fprintf(o, "</svg>\n");
+#undef PX
+#undef PY
+    int bad = ferror(o);
+    if (fclose(o) != 0 || bad) {
+        cmd_error("xfer", "%s: write failed", out);
+        free(r);
+        return EXIT_LOCAL;
+    }
+    free(r);
+    return 0;
+}
+
 /* -------------------------------------------------------------- options */
 
 static void usage(FILE *out)
@@ -671,6 +832,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: portico xfer send [OPTIONS] FILE... HOST:PORT\n"
             "       portico xfer recv [--listen ADDR:PORT] [--dir DIR] [--once]\n"
+            "       portico xfer plot FILE.csv -o FILE.svg   (a --stats trace as a chart)\n"
             "\n"
             "Sends files over UDP on portico's sliding-window transport (SACK, pacing,\n"
             "a loss-tolerant rate-based congestion control). The receiver writes NAME.part,\n"
@@ -752,9 +914,11 @@ int cmd_xfer(int argc, char **argv)
         usage(stdout);
         return 0;
     }
+    if (!strcmp(argv[1], "plot"))
+        return xfer_plot(argc, argv);
     int sending = !strcmp(argv[1], "send");
     if (!sending && strcmp(argv[1], "recv") != 0) {
-        cmd_error("xfer", "unknown mode '%s': expected send or recv", argv[1]);
+        cmd_error("xfer", "unknown mode '%s': expected send, recv or plot", argv[1]);
         return EXIT_USAGE;
     }
     static struct xfer x;

@@ -70,6 +70,11 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_PROBE_BW };
 #define BBR_MIN_RTT_WIN_US 10000000u
 #define BBR_FULL_BW_GROWTH 1.25
 #define BBR_FULL_BW_ROUNDS 3
+#define BBR_CWND_RTT_FLOOR_US 3000u
+/* STARTUP reads a round that lost more than this share as its own queue
+ * overflowing (a 2.89x overshoot loses far more); less is taken for the
+ * path's random loss, which must not stop the search for the rate. */
+#define BBR_STARTUP_LOSS   0.15
 static const double bbr_cycle[8] = { 1.25, 0.75, 1, 1, 1, 1, 1, 1 };
 
 static void bbr_init(rudp_cc_t *cc)
@@ -90,12 +95,17 @@ uint64_t rudp_cc_bw(const rudp_cc_t *cc)
     return m;
 }
 
+/* The BDP the window is sized from. The RTT is floored at what the sender
+ * can see: its timers tick in ms, pacing bursts up to 1 ms and the peer
+ * delays ACKs up to 1 ms, so on a LAN a window of bw x 100 us would starve
+ * (Linux's BBR adds the measured ACK aggregation for the same reason). */
 static uint64_t bbr_bdp(const rudp_cc_t *cc, double gain)
 {
     uint64_t bw = rudp_cc_bw(cc);
     if (!bw || !cc->u.bbr.min_rtt_us)
         return (uint64_t)RUDP_INIT_CWND_SEGS * cc->mss;
-    return (uint64_t)((double)bw * cc->u.bbr.min_rtt_us / 1e6 * gain);
+    uint32_t rtt = MAX(cc->u.bbr.min_rtt_us, BBR_CWND_RTT_FLOOR_US);
+    return (uint64_t)((double)bw * rtt / 1e6 * gain);
 }
 
 static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
@@ -103,6 +113,11 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     struct rudp_bbr *b = &cc->u.bbr;
     int round_start = 0;
     if (rs->acked && rs->prior_delivered >= b->next_round_delivered) {
+        uint64_t got = rs->delivered - b->round_delivered_at;
+        b->lossy_round = b->round_lost > 0 &&
+                         (double)b->round_lost > BBR_STARTUP_LOSS * (double)(got + b->round_lost);
+        b->round_lost = 0;
+        b->round_delivered_at = rs->delivered;
         b->next_round_delivered = rs->delivered;
         b->round++;
         round_start = 1;
@@ -119,6 +134,10 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     }
     uint64_t bw = rudp_cc_bw(cc);
 
+    if (b->mode == BBR_STARTUP && round_start && b->lossy_round && b->full_bw_cnt >= 1) {
+        b->mode = BBR_DRAIN;          /* the overshoot overflowed the queue */
+        b->pacing_gain = 1.0 / BBR_HIGH_GAIN;
+    }
     if (b->mode == BBR_STARTUP && round_start && !rs->app_limited && bw) {
         if ((double)bw >= (double)b->full_bw * BBR_FULL_BW_GROWTH) {
             b->full_bw = bw;
@@ -157,30 +176,35 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     else
         cc->cwnd = target;
     cc->cwnd = MAX(cc->cwnd, floor);
-    if (bw)
-        cc->pacing_rate = (uint64_t)((double)bw * b->pacing_gain);
-    else
-        cc->pacing_rate = rate_of(cc->cwnd, rs->srtt_us, BBR_HIGH_GAIN);
+    uint64_t rate = bw ? (uint64_t)((double)bw * b->pacing_gain) : 0;
+    if (b->mode == BBR_STARTUP) {
+        /* Until the pipe is found the rate only grows: the first samples
+         * (a handshake, a request and its answer) are tiny and app-limited,
+         * and must not pace the transfer that follows (as Linux's BBR). */
+        uint64_t init = rate_of(cc->cwnd, rs->srtt_us, BBR_HIGH_GAIN);
+        rate = MAX(rate, MAX(init, cc->pacing_rate));
+    }
+    cc->pacing_rate = rate ? rate : rate_of(cc->cwnd, rs->srtt_us, BBR_HIGH_GAIN);
 }
 
 /* Random loss says nothing about the bottleneck: outside STARTUP the model
- * (and so cwnd and the pacing rate) ignores it. In STARTUP a loss is read as
- * the queue overflowing under the doubling rate: the window then follows the
- * ACKs for a round (packet conservation, as BBR v1: what is lost leaves the
- * window, what is delivered may be replaced) and the rate drains. */
+ * (and so cwnd and the pacing rate) ignores it. In STARTUP, a round that lost
+ * more than BBR_STARTUP_LOSS is the queue overflowing under the doubling
+ * rate: the window then follows the ACKs for a round (packet conservation,
+ * as BBR v1: what is lost leaves the window, what is delivered may be
+ * replaced) and the rate drains (in bbr_on_ack). */
 static void bbr_on_loss(rudp_cc_t *cc, uint64_t inflight, uint64_t lost, int new_event)
 {
     struct rudp_bbr *b = &cc->u.bbr;
     uint64_t floor = (uint64_t)RUDP_MIN_CWND_SEGS * cc->mss;
+    b->round_lost += lost;
     if (b->mode != BBR_STARTUP && !b->in_recovery)
         return;
+    if (!b->lossy_round && !b->in_recovery)
+        return;               /* random loss while searching: keep searching */
     if (!new_event) {
         cc->cwnd = cc->cwnd > lost + floor ? cc->cwnd - lost : floor;
         return;
-    }
-    if (b->mode == BBR_STARTUP && b->full_bw_cnt >= 1) {
-        b->mode = BBR_DRAIN;
-        b->pacing_gain = 1.0 / BBR_HIGH_GAIN;
     }
     if (!b->in_recovery)
         b->prior_cwnd = cc->cwnd;

@@ -68,6 +68,8 @@ struct rudp_cc {
             double pacing_gain, cwnd_gain;
             int in_recovery;
             uint64_t prior_cwnd, conserve_round;
+            uint64_t round_lost, round_delivered_at; /* loss rate of a round */
+            int lossy_round;    /* the round that just ended lost > BBR_STARTUP_LOSS */
         } bbr;
     } u;
 };

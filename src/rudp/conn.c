@@ -76,6 +76,8 @@ struct rudp_conn {
 
     /* timers (NEVER when idle) */
     uint64_t rto_deadline, rack_deadline, persist_deadline, delack_deadline;
+    uint64_t tlp_deadline;      /* tail loss probe (RFC 8985 7), one per flight */
+    int tlp_armable;
     uint64_t persist_us;
     uint64_t last_send_us, last_recv_us, next_tx_us;
     int probe_pending, rst_pending, ack_now;
@@ -191,7 +193,8 @@ static rudp_conn_t *conn_new(const rudp_cfg_t *cfg, uint64_t now)
     c->tcb.rto_us = RUDP_RTO_INIT_US;
     c->peer_mss = c->cfg.mss;
     rudp_cc_init(&c->tcb.cc, c->cfg.cc, c->cfg.mss);
-    c->rto_deadline = c->rack_deadline = c->persist_deadline = NEVER;
+    c->rto_deadline = c->rack_deadline = c->persist_deadline = c->tlp_deadline = NEVER;
+    c->tlp_armable = 1;
     c->delack_deadline = c->hs_deadline = NEVER;
     c->persist_us = RUDP_PERSIST_MIN_US;
     c->last_send_us = c->last_recv_us = now;
@@ -230,6 +233,8 @@ rudp_conn_t *rudp_conn_accept(const rudp_cfg_t *cfg, const rudp_accept_t *a, uin
     if (c->peer_mss < c->cfg.mss)
         c->cfg.mss = c->peer_mss;
     c->tcb.cc.mss = c->cfg.mss;
+    if (a->rtt_us && a->rtt_us < RUDP_RTO_MAX_US)
+        rtt_sample(c, a->rtt_us);
     c->ack_now = 1;
     c->events |= RUDP_EV_CONNECTED | RUDP_EV_WRITABLE;
     return c;
@@ -315,6 +320,39 @@ static void mark_lost(rudp_conn_t *c, uint32_t i, struct seg *s, uint64_t now)
     }
     c->lost_now += s->len;
     (void)now;
+}
+
+/* Tail loss probe: when the flight's last segments are lost, no later
+ * segment arrives to reveal it and only the RTO (200 ms or more) would.
+ * After 2 SRTT of silence, the newest segment in flight is sent again; its
+ * SACK then lets RACK find the rest. One probe per flight. */
+static void arm_tlp(rudp_conn_t *c, uint64_t now)
+{
+    if (!c->tlp_armable || !c->tcb.srtt_us)
+        return;
+    uint64_t pto = MAX(2ull * c->tcb.srtt_us, RUDP_TLP_MIN_US);
+    c->tlp_deadline = now + pto;
+    if (c->tlp_deadline > c->rto_deadline)
+        c->tlp_deadline = NEVER;
+}
+
+static void on_tlp(rudp_conn_t *c)
+{
+    c->tlp_deadline = NEVER;
+    c->tlp_armable = 0;
+    for (uint32_t i = c->seg_count; i-- > 0;) {
+        struct seg *s = seg_at(c, i);
+        if (s->sacked || !s->inflight)
+            continue;
+        c->tcb.inflight -= s->len;
+        s->inflight = 0;
+        s->lost = 1;
+        c->lost_pending++;
+        if (i < c->retx_hint)
+            c->retx_hint = i;
+        c->tcb.tlp_probes++;
+        return;
+    }
 }
 
 /* Marks lost the segments that SACK or RACK condemn, and arms the RACK
@@ -438,6 +476,10 @@ static void on_ack(rudp_conn_t *c, const rudp_pkt_t *p, uint64_t now)
     rs.in_recovery = c->in_recovery;
     t->cc.ops->on_ack(&t->cc, &rs);
     c->rto_deadline = c->seg_count ? now + t->rto_us : NEVER;
+    c->tlp_armable = 1;
+    c->tlp_deadline = NEVER;
+    if (c->seg_count && t->inflight)
+        arm_tlp(c, now);
 }
 
 /* ---------------------------------------------------- receiver: data */
@@ -547,6 +589,9 @@ static void client_handshake(rudp_conn_t *c, const rudp_pkt_t *p, uint64_t now)
         memcpy(c->mac, p->mac, RUDP_MAC_LEN);
         c->tcb.irs = c->tcb.rcv_nxt = c->rseq = p->srv_isn;
         c->ts_recent = p->tsval;
+        /* the listener's window is unknown until its first SEG: assume the
+         * initial congestion window's worth */
+        c->tcb.snd_wnd = (uint32_t)RUDP_INIT_CWND_SEGS * c->cfg.mss;
         if (p->tsecr)
             rtt_sample(c, (uint32_t)now - p->tsecr);
         c->hs_tries = 0;
@@ -645,6 +690,8 @@ static void on_rto(rudp_conn_t *c, uint64_t now)
     c->retx_hint = 0;
     c->in_recovery = 1;
     c->recovery_point = t->snd_nxt;
+    c->tlp_deadline = NEVER;
+    c->tlp_armable = 0;
     t->rto_us = (uint32_t)MIN(2ull * t->rto_us, RUDP_RTO_MAX_US);
     c->rto_deadline = now + t->rto_us;
 }
@@ -674,6 +721,8 @@ static void run_timers(rudp_conn_t *c, uint64_t now)
         return;
     if (c->rack_deadline <= now)
         detect_losses(c, now);
+    if (c->tlp_deadline <= now)
+        on_tlp(c);
     if (c->delack_deadline <= now)
         c->ack_now = 1;
     if (c->persist_deadline <= now) {
@@ -691,9 +740,12 @@ uint64_t rudp_conn_deadline(const rudp_conn_t *c)
         return c->ack_now ? 0 : NEVER;
     if (c->rst_pending || c->hs_send || c->ack_now || c->probe_pending)
         return 0;
-    if (c->state != RUDP_ESTABLISHED)
+    if (c->state == RUDP_SYN_SENT)
         return c->hs_deadline;
+    if (c->state == RUDP_ECHO_SENT)
+        return c->pace_blocked ? MIN(c->hs_deadline, c->next_tx_us) : c->hs_deadline;
     uint64_t d = MIN(c->rto_deadline, c->rack_deadline);
+    d = MIN(d, c->tlp_deadline);
     d = MIN(d, c->persist_deadline);
     d = MIN(d, c->delack_deadline);
     d = MIN(d, c->last_send_us + c->cfg.keepalive_us);
@@ -783,6 +835,8 @@ static size_t send_seg(rudp_conn_t *c, struct seg *s, uint8_t *out, size_t cap, 
     seg_header(c, &p, now);
     p.seq = s->seq;
     p.flags = s->fin ? RUDP_F_FIN : 0;
+    if (c->state == RUDP_ECHO_SENT)
+        p.flags |= RUDP_F_EARLY;
     uint32_t at = (c->shead + (s->seq - c->tcb.snd_una)) % c->scap;
     uint32_t first = MIN(s->len, c->scap - at);
     p.data = c->sbuf + at;
@@ -814,6 +868,7 @@ static size_t send_seg(rudp_conn_t *c, struct seg *s, uint8_t *out, size_t cap, 
     paced(c, (uint32_t)n);
     if (c->rto_deadline == NEVER)
         c->rto_deadline = now + c->tcb.rto_us;
+    arm_tlp(c, now);
     return n;
 }
 
@@ -890,6 +945,7 @@ static size_t output_handshake(rudp_conn_t *c, uint8_t *out, size_t cap, uint64_
         p.peer_isn = c->tcb.iss;
         p.cookie_time = c->cookie_time;
         p.srv_isn = c->tcb.irs;
+        p.tsecr = c->ts_recent;
         memcpy(p.mac, c->mac, RUDP_MAC_LEN);
     }
     size_t n = rudp_encode(&p, out, cap);
@@ -922,10 +978,18 @@ size_t rudp_conn_output(rudp_conn_t *c, uint8_t *out, size_t cap, uint64_t now)
         seg_header(c, &p, now);
         return emit(c, &p, out, cap, now);
     }
-    if (c->state != RUDP_ESTABLISHED)
+    if (c->state == RUDP_SYN_SENT)
         return output_handshake(c, out, cap, now);
     size_t n = 0;
     c->pace_blocked = 0;
+    if (c->state == RUDP_ECHO_SENT) {
+        /* The first flight follows the ECHO at once (one round trip less):
+         * the listener creates the connection from the ECHO before it sees
+         * the data behind it on the same path; if the ECHO is lost, the
+         * data is resent once the connection exists. */
+        n = output_handshake(c, out, cap, now);
+        return n ? n : output_new(c, out, cap, now);
+    }
     if (c->lost_pending)
         n = output_retransmit(c, out, cap, now);
     if (!n)

@@ -47,7 +47,7 @@ typedef struct rudp_tcb {
     rudp_cc_t cc;
     /* counters */
     uint64_t bytes_sent, bytes_retrans, segs_sent, segs_retrans;
-    uint64_t pkts_in, pkts_bad, rto_fired;
+    uint64_t pkts_in, pkts_bad, rto_fired, tlp_probes;
     uint64_t inflight;  /* bytes sent, not acked, sacked or deemed lost */
 } rudp_tcb_t;
 
@@ -71,6 +71,7 @@ typedef struct rudp_conn rudp_conn_t;
 typedef struct rudp_accept {
     uint32_t local_cid, iss;     /* derived from the cookie */
     uint32_t peer_cid, peer_isn, peer_wnd, tsval;
+    uint32_t rtt_us;             /* COOKIE to ECHO, 0 = unknown */
     uint16_t peer_mss;
 } rudp_accept_t;
 

@@ -69,6 +69,9 @@
 #define RUDP_DUPTHRESH          3u
 #define RUDP_REO_WND_MIN_US     1000u
 
+/* A tail loss probe waits 2 SRTT, and at least this long. */
+#define RUDP_TLP_MIN_US         10000u
+
 /* Initial congestion window, in segments (RFC 6928). */
 #define RUDP_INIT_CWND_SEGS     10u
 #define RUDP_MIN_CWND_SEGS      4u

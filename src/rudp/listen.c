@@ -81,8 +81,14 @@ int rudp_listen_input(const uint8_t secret[RUDP_SECRET_LEN], const uint8_t *pkt,
         acc->peer_wnd = p.wnd;
         acc->peer_mss = p.mss;
         acc->tsval = p.tsval;
+        /* the COOKIE's tsval came back: the server's first RTT sample */
+        acc->rtt_us = p.tsecr ? (uint32_t)now_us - p.tsecr : 0;
         return RUDP_L_ACCEPT;
     case RUDP_T_SEG:
+        /* Data that overtook its ECHO (or outlived a lost one): the client
+         * resends it once connected; an RST would only race the ACK. */
+        if (p.flags & RUDP_F_EARLY)
+            return RUDP_L_DROP;
         /* The peer believes in a connection we do not have (we restarted,
          * or it outlived our close): tell it, with fewer bytes than it sent. */
         memset(&r, 0, sizeof r);

@@ -77,7 +77,7 @@ static uint32_t get32(const uint8_t *p)
 /* Body sizes after the common header. */
 #define SYN_BODY    (4u + 4u + 4u + 2u + 4u)                 /* src isn wnd mss tsval */
 #define COOKIE_BODY (4u + 4u + 4u + RUDP_MAC_LEN + 4u + 4u)  /* time cid isn mac tsval tsecr */
-#define ECHO_BODY   (4u + 4u + 4u + 4u + RUDP_MAC_LEN + 4u + 2u + 4u) /* src isn time srvisn mac wnd mss tsval */
+#define ECHO_BODY   (4u + 4u + 4u + 4u + RUDP_MAC_LEN + 4u + 2u + 4u + 4u) /* src isn time srvisn mac wnd mss tsval tsecr */
 #define SEG_BODY    20u                                      /* seq ack wnd tsval tsecr */
 
 size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
@@ -120,6 +120,7 @@ size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
         put32(b + 12, p->srv_isn); memcpy(b + 16, p->mac, RUDP_MAC_LEN);
         b += 16 + RUDP_MAC_LEN;
         put32(b, p->wnd); put16(b + 4, p->mss); put32(b + 6, p->tsval);
+        put32(b + 10, p->tsecr);
         break;
     case RUDP_T_SEG:
         put32(b, p->seq); put32(b + 4, p->ack); put32(b + 8, p->wnd);
@@ -182,6 +183,7 @@ int rudp_decode(const uint8_t *buf, size_t len, rudp_pkt_t *p)
         p->srv_isn = get32(b + 12); memcpy(p->mac, b + 16, RUDP_MAC_LEN);
         b += 16 + RUDP_MAC_LEN;
         p->wnd = get32(b); p->mss = get16(b + 4); p->tsval = get32(b + 6);
+        p->tsecr = get32(b + 10);
         break;
     case RUDP_T_SEG:
         if (blen < SEG_BODY)

@@ -24,6 +24,7 @@ enum rudp_type {
 /* SEG flags */
 #define RUDP_F_FIN    0x01u  /* the segment carries the FIN (one sequence number) */
 #define RUDP_F_ACKREQ 0x02u  /* answer with an ACK at once (zero-window probe) */
+#define RUDP_F_EARLY  0x04u  /* sent right behind the ECHO: unknown connection -> drop, no RST */
 
 #define RUDP_HDR_LEN     12u
 #define RUDP_SEG_HDR_LEN (RUDP_HDR_LEN + 20u)

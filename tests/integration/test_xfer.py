@@ -94,6 +94,21 @@ def test_stats_trace(spawn, tmp_path):
     assert int(last[1]) >= 4 << 20           # SND.UNA passed every byte
     una = [int(r.split(",")[1]) for r in rows[1:]]
     assert una == sorted(una) and len(rows) > 2
+    # ... and `xfer plot` draws it: well-formed SVG with the window band and
+    # the SND.UNA / SND.NXT lines, one point per row
+    import xml.etree.ElementTree as ET
+    svg = tmp_path / "a&b.svg"
+    r = subprocess.run([PORTICO, "xfer", "plot", str(csv), "-o", str(svg)], timeout=20,
+                       stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr
+    root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    lines = root.findall(ns + "polyline")
+    assert len(lines) == 2 and len(root.findall(ns + "polygon")) == 1
+    assert len(lines[0].get("points").split()) == len(rows) - 1
+    bad = subprocess.run([PORTICO, "xfer", "plot", "/etc/hostname", "-o", str(svg)],
+                         stderr=subprocess.PIPE, timeout=20)
+    assert bad.returncode == 2 and b"not an xfer --stats trace" in bad.stderr
 
 
 @pytest.mark.deadline(60)

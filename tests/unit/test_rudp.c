@@ -368,6 +368,24 @@ static void test_spoofed_syn_flood(void **state)
                                        sizeof reply, &rlen, &acc), RUDP_L_ACCEPT);
     assert_int_equal(acc.local_cid, c.srv_cid);
     assert_int_equal(acc.peer_cid, 77);
+
+    /* A SEG for an unknown connection gets an RST no longer than itself;
+     * one flagged EARLY (it overtook its ECHO) gets nothing. */
+    rudp_pkt_t g;
+    memset(&g, 0, sizeof g);
+    g.type = RUDP_T_SEG;
+    g.dst_cid = 1234;
+    n = rudp_encode(&g, pkt, sizeof pkt);
+    assert_int_equal(rudp_listen_input(s.secret, pkt, n, "addrA", 5, s.now, reply,
+                                       sizeof reply, &rlen, &acc), RUDP_L_REPLY);
+    assert_true(rlen <= n);
+    assert_int_equal(rudp_decode(reply, rlen, &c), 0);
+    assert_int_equal(c.type, RUDP_T_RST);
+    g.flags = RUDP_F_EARLY;
+    n = rudp_encode(&g, pkt, sizeof pkt);
+    assert_int_equal(rudp_listen_input(s.secret, pkt, n, "addrA", 5, s.now, reply,
+                                       sizeof reply, &rlen, &acc), RUDP_L_DROP);
+    assert_int_equal(rlen, 0);
     sim_dispose(&s);
 }
 
@@ -391,12 +409,56 @@ static void test_stalled_reader(void **state)
     sim_dispose(&s);
 }
 
+
+/* The last segment of a flight is lost: nothing after it can reveal the
+ * loss, and the RTO would wait 200 ms or more. The tail loss probe resends
+ * it after 2 SRTT; exactly that segment goes out again. */
+static void test_tail_loss_probe(void **state)
+{
+    (void)state;
+    sim_t s;
+    sim_init(&s, 71);
+    base_link(&s);
+    s.client = rudp_conn_connect(&s.ccfg, s.now);
+    uint64_t limit = s.now + 10 * SEC;
+    /* the first flight follows the ECHO: count it before arming the drop */
+    while ((rudp_conn_state(s.client) != RUDP_ESTABLISHED || rudp_conn_unacked(s.client)) &&
+           s.now < limit) {
+        sim_drain(&s, s.client, 1);
+        sim_step(&s, limit);
+    }
+    assert_int_equal(rudp_conn_state(s.client), RUDP_ESTABLISHED);
+    uint8_t data[8 * 1400];
+    memset(data, 'x', sizeof data);
+    s.up.data_seen = 0;
+    s.up.drop_data_nth = 8;            /* the flight's last segment */
+    assert_int_equal(rudp_conn_write(s.client, data, sizeof data), sizeof data);
+    uint64_t t0 = s.now;
+    while (rudp_conn_unacked(s.client) && s.now < limit) {
+        sim_drain(&s, s.client, 1);
+        sim_step(&s, limit);
+        if (s.server) {
+            uint8_t sink[sizeof data];
+            rudp_conn_read(s.server, sink, sizeof sink);
+        }
+    }
+    const rudp_tcb_t *t = rudp_conn_tcb(s.client);
+    assert_int_equal(rudp_conn_unacked(s.client), 0);
+    assert_int_equal(s.up.lost, 1);
+    assert_int_equal(t->tlp_probes, 1);
+    assert_int_equal(t->rto_fired, 0);
+    assert_int_equal(t->bytes_retrans, 1400);
+    assert_true(s.now - t0 < RUDP_RTO_MIN_US);
+    sim_dispose(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix_bbr),
         cmocka_unit_test(test_matrix_newreno),
         cmocka_unit_test(test_only_lost_segment_resent),
+        cmocka_unit_test(test_tail_loss_probe),
         cmocka_unit_test(test_sequence_wrap),
         cmocka_unit_test(test_handshake_under_loss),
         cmocka_unit_test(test_connect_timeout),
