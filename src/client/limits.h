@@ -16,6 +16,9 @@
 
 /* Bytes read from the socket at once (and the read buffer's growth unit). */
 #define CLIENT_READ_CHUNK                 (64u * 1024u)
+/* client_req_sink(): the pipe's asked size (F_SETPIPE_SZ; the default
+ * stays when refused) and the most bytes spliced at once. */
+#define CLIENT_SPLICE_PIPE                (1024u * 1024u)
 /* Queued request body bytes before client_req_write() says -ENOBUFS. */
 #define CLIENT_SEND_BUF_CAP               (256u * 1024u)
 /* client_req_write() asks for more (on_drain) below this much queued. */
