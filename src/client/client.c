@@ -1103,6 +1103,20 @@ static int sink_drain(struct conn *c, client_req_t *r, size_t n)
  * (the sink could not take a splice; c->in may hold body bytes). */
 static int conn_splice(struct conn *c, client_req_t *r)
 {
+    if (r->pipe_fd[0] < 0) {
+        /* Once per request, and only when the body did not all come with
+         * the first reads (small bodies never pay for it). Blocking: a
+         * full sink pipe (stdout) waits as write(2) would; the socket side
+         * is SPLICE_F_NONBLOCK, into a pipe always empty. */
+        if (pipe2(r->pipe_fd, O_CLOEXEC) != 0) {
+            r->pipe_fd[0] = r->pipe_fd[1] = -1;
+            req_sink_close(r);
+            return -1; /* no pipe (EMFILE): the ordinary path */
+        }
+        /* Fewer, larger moves; the default size stays when the system's
+         * pipe-max-size (or the user's pipe quota) says no. */
+        (void)fcntl(r->pipe_fd[1], F_SETPIPE_SZ, (int)CLIENT_SPLICE_PIPE);
+    }
     for (;;) {
         /* Until the sink took a first splice, no more than the read buffer
          * could take back if it cannot. */
@@ -1144,19 +1158,7 @@ int client_req_sink(client_req_t *r, int fd)
     if (r->state != R_BODY || r->dec.kind != HTTP_BODY_LENGTH || r->dec.remaining == 0 ||
         r->paused || fd < 0)
         return -EINVAL;
-    if (r->pipe_fd[0] < 0) {
-        /* Blocking: a full sink pipe (stdout) waits as write(2) would; the
-         * socket side is SPLICE_F_NONBLOCK, into a pipe always empty. */
-        if (pipe2(r->pipe_fd, O_CLOEXEC) != 0) {
-            int e = errno;
-            r->pipe_fd[0] = r->pipe_fd[1] = -1;
-            return -e;
-        }
-        /* Fewer, larger moves; the default size stays when the system's
-         * pipe-max-size (or the user's pipe quota) says no. */
-        (void)fcntl(r->pipe_fd[1], F_SETPIPE_SZ, (int)CLIENT_SPLICE_PIPE);
-    }
-    r->sink_fd = fd;
+    r->sink_fd = fd; /* the pipe is made when a splice is due */
     return 0;
 }
 

@@ -176,9 +176,11 @@ int client_req_finish(client_req_t *r);
  * socket, and a close before it is CLIENT_E_TRUNCATED as on the ordinary
  * path. A sink that cannot take a splice (a file opened O_APPEND) is found
  * at its first move: the bytes go back to the ordinary path (on_data) and
- * the sink is dropped. A failed write to fd is CLIENT_E_SINK. Returns 0,
+ * the sink is dropped; so are they when no pipe can be made. A failed
+ * write to fd is CLIENT_E_SINK. The pipe is made at the first splice, so
+ * a body that came whole with the head costs nothing. Returns 0, or
  * -EINVAL when the body is not Content-Length framed, is empty, or is
- * paused, or -errno when the pipe could not be made. */
+ * paused. */
 int client_req_sink(client_req_t *r, int fd);
 
 /* Starts reading the response body again after on_data paused it. */
