@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ struct client_req {
     int paused;
     int sink_fd;                 /* client_req_sink(): body bytes go here, -1: none */
     int sunk;                    /* the sink took a splice (no fall back after) */
+    int lowat;                   /* SO_RCVLOWAT set on the socket (0: the default) */
     int pipe_fd[2];              /* the sink's pipe, made once per request */
     int reused, retried;
     int cancelled;
@@ -112,6 +114,7 @@ struct client_pool {
 static void conn_close(struct conn *c);
 static void conn_send(struct conn *c);
 static void conn_read(struct conn *c);
+static int sink_timer_check(struct conn *c, struct client_req *r);
 static void req_fail(client_req_t *r, enum client_err e, const char *msg);
 static void req_attach(client_req_t *r);
 
@@ -402,6 +405,8 @@ static void conn_timeout(ptimer_t *t, void *arg)
             req_fail(r, CLIENT_E_CONNECT_TIMEOUT, msg);
         return;
     case C_BUSY:
+        if (r != NULL && sink_timer_check(c, r))
+            return;
         conn_close(c);
         if (r == NULL)
             return;
@@ -1042,6 +1047,38 @@ static void conn_eof(struct conn *c, int err)
               msg);
 }
 
+/* While a sink waits for the socket, SO_RCVLOWAT (the remaining length,
+ * at most CLIENT_SPLICE_LOWAT) wakes the loop for a batch of bytes rather
+ * than for every segment; off (the default, 1) before the connection
+ * reads anything else. A refusal only means more wakeups. */
+static void sink_lowat(struct conn *c, client_req_t *r, int on)
+{
+    int v = 1;
+    if (on) {
+        uint64_t want = r->dec.remaining < CLIENT_SPLICE_LOWAT ? r->dec.remaining
+                                                               : CLIENT_SPLICE_LOWAT;
+        v = want > 1 ? (int)want : 1;
+    }
+    if (v == (r->lowat ? r->lowat : 1))
+        return;
+    if (setsockopt(c->io.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+        r->lowat = v > 1 ? v : 0;
+}
+
+/* The read timeout fired while SO_RCVLOWAT held bytes back: bytes that
+ * came are progress, not a stall. Returns 1 when they were taken (the
+ * timer is armed again, or the request ended). */
+static int sink_timer_check(struct conn *c, client_req_t *r)
+{
+    int queued = 0;
+    if (r->lowat == 0 || r->state != R_BODY || r->sink_fd < 0 ||
+        ioctl(c->io.fd, FIONREAD, &queued) != 0 || queued <= 0)
+        return 0;
+    timer_arm(c, c->pool->o.read_timeout_ms);
+    conn_read(c);
+    return 1;
+}
+
 /* splice(2) moved nothing to the sink (EINVAL: it cannot take a splice,
  * as a file opened O_APPEND): the n bytes already in the pipe go back to
  * the read buffer, the sink is dropped and the ordinary path goes on.
@@ -1053,6 +1090,7 @@ static int sink_fall_back(struct conn *c, client_req_t *r, size_t n)
         req_fail(r, CLIENT_E_NOMEM, "out of memory for the response");
         return 1;
     }
+    sink_lowat(c, r, 0);
     while (n > 0) {
         ssize_t m = read(r->pipe_fd[0], buf_tail(&c->in), n);
         if (m == -1 && errno == EINTR)
@@ -1132,9 +1170,12 @@ static int conn_splice(struct conn *c, client_req_t *r)
         if (n == -1) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                sink_lowat(c, r, 1);
                 return 0;
+            }
             if (errno == EINVAL && !r->sunk) {
+                sink_lowat(c, r, 0);
                 req_sink_close(r);
                 return -1;
             }
@@ -1147,6 +1188,7 @@ static int conn_splice(struct conn *c, client_req_t *r)
         if (rc != 0)
             return rc;
         if (r->dec.remaining == 0) {
+            sink_lowat(c, r, 0);
             req_complete(r);
             return 1;
         }

@@ -157,3 +157,38 @@ def test_full_output_is_a_write_error(origin, tmp_path):
     rc, out, err = get(["-o", "/dev/full", origin.url("/sized")], tmp_path)
     assert rc == 23, err
     assert "No space left on device" in err
+
+
+def trickle(origin, c, head):
+    """A 200 KB body (under SO_RCVLOWAT) in 20 KB pieces 0.3 s apart: 3 s
+    in all, each gap well under a 1 s read timeout."""
+    piece = BODY[:20000]
+    head_then(c, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (len(piece) * 10),
+              [piece] * 10, delay=0.3)
+    return True
+
+
+def test_slow_body_is_not_a_stall(origin_factory, tmp_path):  # noqa: F811
+    """Bytes the socket holds back below its low-water mark still count as
+    progress when the read timeout comes."""
+    o = origin_factory({"/s": trickle})
+    rc, out, err = get(["-v", "--read-timeout", "1", "-o", "s.bin", o.url("/s")], tmp_path)
+    assert rc == 0, err
+    assert SPLICED in err
+    assert (tmp_path / "s.bin").read_bytes() == BODY[:20000] * 10
+
+
+def stall(origin, c, head):
+    head_then(c, b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY),
+              [BODY[:100000]])
+    time.sleep(4)
+    return False
+
+
+def test_stall_after_held_back_bytes_times_out(origin_factory, tmp_path):  # noqa: F811
+    o = origin_factory({"/s": stall})
+    rc, out, err = get(["-v", "--read-timeout", "1", o.url("/s")], tmp_path)
+    assert rc == 28, err
+    assert "no data for 1000 ms while reading the body" in err
+    assert "100000 " + SPLICED in err
+    assert out == BODY[:100000]
