@@ -16,7 +16,9 @@
 #   3. ROUNDS times, alternating which client goes first:
 #        small: one command line with the FILES URLs, bodies to /dev/null
 #               (`portico get -s URL...` / `curl -s URL...`)
-#        big:   the big file to /dev/null (-o /dev/null for both)
+#        big:   the big file to /dev/null (-o /dev/null for both); portico
+#               twice, with its splice(2) path and with --no-splice (the
+#               copy through memory that chunked bodies still take)
 #      timing each run with bash's `time` (wall, user+sys CPU of the client);
 #   4. prints the median of each and the ratio portico/curl (below 1: portico
 #      is faster or cheaper).
@@ -114,6 +116,7 @@ for ((r = 0; r < ROUNDS; r++)); do
     if [ "$who" = p ]; then
       run p_small "$PORTICO" get -s "${URLS[@]}"
       run p_big "$PORTICO" get -s -o /dev/null "$BIG"
+      run p_bigcopy "$PORTICO" get -s --no-splice -o /dev/null "$BIG"
     else
       run c_small curl -s "${URLS[@]}"
       run c_big curl -s -o /dev/null "$BIG"
@@ -136,4 +139,5 @@ printf "%-26s %9s %9s %9s %9s %8s %8s\n" "median of $ROUNDS" "portico" "portico"
 printf "%-26s %9s %9s %9s %9s %8s %8s\n" "" "wall s" "CPU s" "wall s" "CPU s" "wall" "CPU"
 row "$FILES x 1 KiB, 1 conn" p_small c_small
 row "1 x $BIG_MIB MiB" p_big c_big
+row "1 x $BIG_MIB MiB --no-splice" p_bigcopy c_big
 echo "idle after: $(idle)%"

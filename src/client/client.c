@@ -13,10 +13,12 @@
 #include "client/client.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -91,6 +93,10 @@ struct client_req {
     unsigned ninfo;
     int got_bytes;               /* a byte of the response arrived */
     int paused;
+    int sink_fd;                 /* client_req_sink(): body bytes go here, -1: none */
+    int sunk;                    /* the sink took a splice (no fall back after) */
+    int lowat;                   /* SO_RCVLOWAT set on the socket (0: the default) */
+    int pipe_fd[2];              /* the sink's pipe, made once per request */
     int reused, retried;
     int cancelled;
     loop_defer_t defer;
@@ -108,6 +114,7 @@ struct client_pool {
 static void conn_close(struct conn *c);
 static void conn_send(struct conn *c);
 static void conn_read(struct conn *c);
+static int sink_timer_check(struct conn *c, struct client_req *r);
 static void req_fail(client_req_t *r, enum client_err e, const char *msg);
 static void req_attach(client_req_t *r);
 
@@ -138,6 +145,7 @@ const char *client_err_name(enum client_err e)
     case CLIENT_E_TRUNCATED: return "truncated";
     case CLIENT_E_NOMEM: return "out of memory";
     case CLIENT_E_EMPTY: return "empty reply";
+    case CLIENT_E_SINK: return "sink write";
     }
     return "?";
 }
@@ -397,6 +405,8 @@ static void conn_timeout(ptimer_t *t, void *arg)
             req_fail(r, CLIENT_E_CONNECT_TIMEOUT, msg);
         return;
     case C_BUSY:
+        if (r != NULL && sink_timer_check(c, r))
+            return;
         conn_close(c);
         if (r == NULL)
             return;
@@ -542,8 +552,19 @@ static void conn_release(struct conn *c, int reusable)
 
 /* --------------------------------------------------------- requests */
 
+static void req_sink_close(client_req_t *r)
+{
+    for (int i = 0; i < 2; i++) {
+        if (r->pipe_fd[i] >= 0)
+            close(r->pipe_fd[i]);
+        r->pipe_fd[i] = -1;
+    }
+    r->sink_fd = -1;
+}
+
 static void req_free_now(client_req_t *r)
 {
+    req_sink_close(r);
     buf_dispose(&r->head);
     buf_dispose(&r->out);
     free(r->fields);
@@ -578,6 +599,7 @@ static void req_deferred(void *arg)
 static void req_end(client_req_t *r)
 {
     r->state = R_DONE;
+    req_sink_close(r);
     req_unlink(r);
     r->c = NULL;
     loop_defer(r->pool->loop, &r->defer, req_deferred, r);
@@ -703,6 +725,7 @@ int client_request(client_pool_t *p, const client_req_opts_t *o, const client_cb
         free(r);
         return -ENOMEM;
     }
+    r->sink_fd = r->pipe_fd[0] = r->pipe_fd[1] = -1;
     r->pool = p;
     r->cbs = *cbs;
     r->arg = arg;
@@ -1024,6 +1047,163 @@ static void conn_eof(struct conn *c, int err)
               msg);
 }
 
+/* While a sink waits for the socket, SO_RCVLOWAT (the remaining length,
+ * at most CLIENT_SPLICE_LOWAT) wakes the loop for a batch of bytes rather
+ * than for every segment; off (the default, 1) before the connection
+ * reads anything else. A refusal only means more wakeups. */
+static void sink_lowat(struct conn *c, client_req_t *r, int on)
+{
+    int v = 1;
+    if (on) {
+        uint64_t want = r->dec.remaining < CLIENT_SPLICE_LOWAT ? r->dec.remaining
+                                                               : CLIENT_SPLICE_LOWAT;
+        v = want > 1 ? (int)want : 1;
+    }
+    if (v == (r->lowat ? r->lowat : 1))
+        return;
+    if (setsockopt(c->io.fd, SOL_SOCKET, SO_RCVLOWAT, &v, sizeof v) == 0)
+        r->lowat = v > 1 ? v : 0;
+}
+
+/* The read timeout fired while SO_RCVLOWAT held bytes back: bytes that
+ * came are progress, not a stall. Returns 1 when they were taken (the
+ * timer is armed again, or the request ended). */
+static int sink_timer_check(struct conn *c, client_req_t *r)
+{
+    int queued = 0;
+    if (r->lowat == 0 || r->state != R_BODY || r->sink_fd < 0 ||
+        ioctl(c->io.fd, FIONREAD, &queued) != 0 || queued <= 0)
+        return 0;
+    timer_arm(c, c->pool->o.read_timeout_ms);
+    conn_read(c);
+    return 1;
+}
+
+/* splice(2) moved nothing to the sink (EINVAL: it cannot take a splice,
+ * as a file opened O_APPEND): the n bytes already in the pipe go back to
+ * the read buffer, the sink is dropped and the ordinary path goes on.
+ * c->in is empty here and n <= CLIENT_READ_CHUNK. Returns 0, or 1 when
+ * the request failed. */
+static int sink_fall_back(struct conn *c, client_req_t *r, size_t n)
+{
+    if (buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
+        req_fail(r, CLIENT_E_NOMEM, "out of memory for the response");
+        return 1;
+    }
+    sink_lowat(c, r, 0);
+    while (n > 0) {
+        ssize_t m = read(r->pipe_fd[0], buf_tail(&c->in), n);
+        if (m == -1 && errno == EINTR)
+            continue;
+        if (m <= 0) {
+            req_fail(r, CLIENT_E_RECV, "cannot take the body back from the splice pipe");
+            return 1;
+        }
+        buf_commit(&c->in, (size_t)m);
+        n -= (size_t)m;
+    }
+    req_sink_close(r);
+    return 0;
+}
+
+/* Empties the pipe (n bytes) into the sink. Returns 0, 1 when the request
+ * ended (failed, or cancelled from on_sunk), -1 after a fall back. */
+static int sink_drain(struct conn *c, client_req_t *r, size_t n)
+{
+    while (n > 0) {
+        ssize_t m = splice(r->pipe_fd[0], NULL, r->sink_fd, NULL, n, SPLICE_F_MOVE);
+        if (m == -1 && errno == EINTR)
+            continue;
+        if (m == -1 && errno == EINVAL && !r->sunk)
+            return sink_fall_back(c, r, n) == 0 ? -1 : 1;
+        if (m <= 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "write error: %s",
+                     m == 0 ? "the output took no bytes" : strerror(errno));
+            req_fail(r, CLIENT_E_SINK, msg);
+            return 1;
+        }
+        r->sunk = 1;
+        n -= (size_t)m;
+        r->dec.remaining -= (uint64_t)m;
+        if (r->cbs.on_sunk != NULL)
+            r->cbs.on_sunk(r, (size_t)m, r->arg);
+        if (r->state == R_DONE)
+            return 1;
+    }
+    return 0;
+}
+
+/* Moves the rest of a Content-Length body from the socket to the sink
+ * through the pipe, never more than the body's remaining length, so the
+ * next response on the connection stays in the socket. Returns 0 to wait
+ * for the socket, 1 when the request ended, -1 when it fell back to reads
+ * (the sink could not take a splice; c->in may hold body bytes). */
+static int conn_splice(struct conn *c, client_req_t *r)
+{
+    if (r->pipe_fd[0] < 0) {
+        /* Once per request, and only when the body did not all come with
+         * the first reads (small bodies never pay for it). Blocking: a
+         * full sink pipe (stdout) waits as write(2) would; the socket side
+         * is SPLICE_F_NONBLOCK, into a pipe always empty. */
+        if (pipe2(r->pipe_fd, O_CLOEXEC) != 0) {
+            r->pipe_fd[0] = r->pipe_fd[1] = -1;
+            req_sink_close(r);
+            return -1; /* no pipe (EMFILE): the ordinary path */
+        }
+        /* Fewer, larger moves; the default size stays when the system's
+         * pipe-max-size (or the user's pipe quota) says no. */
+        (void)fcntl(r->pipe_fd[1], F_SETPIPE_SZ, (int)CLIENT_SPLICE_PIPE);
+    }
+    for (;;) {
+        /* Until the sink took a first splice, no more than the read buffer
+         * could take back if it cannot. */
+        uint64_t want = r->sunk ? CLIENT_SPLICE_PIPE : CLIENT_READ_CHUNK;
+        if (want > r->dec.remaining)
+            want = r->dec.remaining;
+        ssize_t n = splice(c->io.fd, NULL, r->pipe_fd[1], NULL, (size_t)want,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (n == 0) {
+            conn_eof(c, 0); /* remaining > 0: a truncated body */
+            return 1;
+        }
+        if (n == -1) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                sink_lowat(c, r, 1);
+                return 0;
+            }
+            if (errno == EINVAL && !r->sunk) {
+                sink_lowat(c, r, 0);
+                req_sink_close(r);
+                return -1;
+            }
+            conn_eof(c, errno);
+            return 1;
+        }
+        r->got_bytes = 1;
+        timer_arm(c, c->pool->o.read_timeout_ms);
+        int rc = sink_drain(c, r, (size_t)n);
+        if (rc != 0)
+            return rc;
+        if (r->dec.remaining == 0) {
+            sink_lowat(c, r, 0);
+            req_complete(r);
+            return 1;
+        }
+    }
+}
+
+int client_req_sink(client_req_t *r, int fd)
+{
+    if (r->state != R_BODY || r->dec.kind != HTTP_BODY_LENGTH || r->dec.remaining == 0 ||
+        r->paused || fd < 0)
+        return -EINVAL;
+    r->sink_fd = fd; /* the pipe is made when a splice is due */
+    return 0;
+}
+
 static void conn_read(struct conn *c)
 {
     for (;;) {
@@ -1032,6 +1212,11 @@ static void conn_read(struct conn *c)
             return;
         if (conn_process(c) != 0)
             return;
+        if (r->sink_fd >= 0 && r->state == R_BODY && c->in.len == 0) {
+            if (conn_splice(c, r) >= 0)
+                return;
+            continue; /* fell back: the bytes taken back, if any, first */
+        }
         if (buf_reserve(&c->in, CLIENT_READ_CHUNK) != 0) {
             /* Only a head can fill the buffer: the parser reports the limit
              * once the cap is reached, so this is memory. */

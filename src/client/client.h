@@ -123,6 +123,7 @@ enum client_err {
     CLIENT_E_TRUNCATED,         /* closed before the end of the body */
     CLIENT_E_NOMEM,
     CLIENT_E_EMPTY,             /* closed before any byte of the response */
+    CLIENT_E_SINK,              /* client_req_sink(): the sink took no bytes */
 };
 
 typedef struct client_cbs {
@@ -139,6 +140,8 @@ typedef struct client_cbs {
     void (*on_error)(client_req_t *r, enum client_err err, const char *msg, void *arg);
     /* CLIENT_BODY_STREAM: room for more body (optional). */
     void (*on_drain)(client_req_t *r, void *arg);
+    /* client_req_sink(): n body bytes went to the sink (optional). */
+    void (*on_sunk)(client_req_t *r, size_t n, void *arg);
 } client_cbs_t;
 
 /* Creates a pool on loop l with a copy of *o. Returns NULL on ENOMEM. */
@@ -164,6 +167,21 @@ int client_req_write(client_req_t *r, const void *p, size_t n);
 /* CLIENT_BODY_STREAM: the body is complete. Returns 0, or -EINVAL when a
  * declared body_len was not reached. */
 int client_req_finish(client_req_t *r);
+
+/* From on_head (or later): the rest of a Content-Length body goes to fd
+ * through splice(2) (socket -> a pipe made for the request -> fd) instead
+ * of on_data: no copy through memory. Bytes already read still come
+ * through on_data first; each move to fd is reported by on_sunk. The
+ * length is kept exact: never more than Content-Length is taken from the
+ * socket, and a close before it is CLIENT_E_TRUNCATED as on the ordinary
+ * path. A sink that cannot take a splice (a file opened O_APPEND) is found
+ * at its first move: the bytes go back to the ordinary path (on_data) and
+ * the sink is dropped; so are they when no pipe can be made. A failed
+ * write to fd is CLIENT_E_SINK. The pipe is made at the first splice, so
+ * a body that came whole with the head costs nothing. Returns 0, or
+ * -EINVAL when the body is not Content-Length framed, is empty, or is
+ * paused. */
+int client_req_sink(client_req_t *r, int fd);
 
 /* Starts reading the response body again after on_data paused it. */
 void client_req_resume(client_req_t *r);

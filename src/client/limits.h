@@ -16,6 +16,13 @@
 
 /* Bytes read from the socket at once (and the read buffer's growth unit). */
 #define CLIENT_READ_CHUNK                 (64u * 1024u)
+/* client_req_sink(): the pipe's asked size (F_SETPIPE_SZ; the default
+ * stays when refused) and the most bytes spliced at once. */
+#define CLIENT_SPLICE_PIPE                (1024u * 1024u)
+/* client_req_sink(): SO_RCVLOWAT while waiting for the socket, so the loop
+ * wakes for this many bytes (or the body's rest, or a close), not for each
+ * segment. Bytes held back when the read timeout fires count as progress. */
+#define CLIENT_SPLICE_LOWAT               (256u * 1024u)
 /* Queued request body bytes before client_req_write() says -ENOBUFS. */
 #define CLIENT_SEND_BUF_CAP               (256u * 1024u)
 /* client_req_write() asks for more (on_drain) below this much queued. */

@@ -71,6 +71,7 @@ struct get_opts {
     const char *noproxy;
     int resume;
     const char *cache_dir;
+    int no_splice;             /* --no-splice: bodies always through on_data */
     const char *urls[GET_MAX_URLS];
     size_t nurls;
 };
@@ -114,6 +115,7 @@ struct xfer {
     int discard;               /* body not written (redirect, -f) */
     int64_t expect_len;
     uint64_t got;
+    uint64_t spliced;          /* body bytes moved by splice(2) */
     uint64_t resume_from;
 
     /* Output. */
@@ -171,6 +173,7 @@ static void get_usage(FILE *out)
             "      --noproxy LIST      hosts not to reach through the proxy ($no_proxy)\n"
             "  -C, --continue-at -     resume a download to -o/-O with Range\n"
             "      --cache DIR         private HTTP cache in DIR (RFC 9111)\n"
+            "      --no-splice         copy sized bodies through memory, not splice(2)\n"
             "  -h, --help              this text\n"
             "\n"
             "Exit status as curl's: 3 bad URL, 6 resolve, 7 connect, 8 bad reply, 18 partial,\n"
@@ -640,6 +643,8 @@ static void on_info(client_req_t *r, const http_response_t *res, void *arg)
         print_head(stderr, "< ", res);
 }
 
+static void sink_try(struct xfer *x, client_req_t *r, const http_response_t *res);
+
 static int is_redirect(int s)
 {
     return s == 301 || s == 302 || s == 303 || s == 307 || s == 308;
@@ -660,6 +665,7 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
     x->in_body = 1;
     x->status = res->status;
     x->got = 0;
+    x->spliced = 0;
     x->expect_len = res->content_length;
     x->discard = 0;
     x->redirect_to = 0;
@@ -757,6 +763,42 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
     if (x->o->head_only)
         x->discard = 1;
     x->prog_start_ms = loop_now(x->loop);
+    sink_try(x, r, res);
+}
+
+/* A sized body that only goes to the output (no cache copy) moves from
+ * the socket to it by splice(2); a terminal gets writes (splice to a tty
+ * is refused, and -i heads are written before anyway). The engine keeps
+ * the length check exact and falls back to on_data when the output cannot
+ * take a splice. */
+static void sink_try(struct xfer *x, client_req_t *r, const http_response_t *res)
+{
+    if (x->o->no_splice || x->discard || x->storing || res->content_length <= 0)
+        return;
+    if (out_open(x) != 0) {
+        xfer_finish(x, EX_WRITE);
+        client_req_cancel(r);
+        return;
+    }
+    if (!isatty(x->out_fd))
+        (void)client_req_sink(r, x->out_fd); /* refused: on_data as before */
+}
+
+static void on_sunk(client_req_t *r, size_t n, void *arg)
+{
+    (void)r;
+    struct xfer *x = arg;
+    x->got += n;
+    x->spliced += n;
+    if (x->progress)
+        progress_draw(x, 0);
+}
+
+static void sink_report(const struct xfer *x)
+{
+    if (x->spliced > 0)
+        vlog(x, "%llu body bytes spliced from the socket to the output",
+             (unsigned long long)x->spliced);
 }
 
 static int on_data(client_req_t *r, slice_t d, void *arg)
@@ -787,6 +829,7 @@ static void on_end(client_req_t *r, void *arg)
     (void)r;
     struct xfer *x = arg;
     x->req = NULL;
+    sink_report(x);
     if (x->redirect_to) {
         if (++x->redirects > x->o->max_redirs) {
             gerr(x, "Maximum (%ld) redirects followed", x->o->max_redirs);
@@ -853,6 +896,7 @@ static void on_error(client_req_t *r, enum client_err e, const char *msg, void *
     (void)r;
     struct xfer *x = arg;
     x->req = NULL;
+    sink_report(x);
     int code;
     switch (e) {
     case CLIENT_E_RESOLVE: code = EX_RESOLVE; break;
@@ -866,6 +910,7 @@ static void on_error(client_req_t *r, enum client_err e, const char *msg, void *
     case CLIENT_E_RECV: code = EX_RECV; break;
     case CLIENT_E_EMPTY: code = EX_NOTHING; break;
     case CLIENT_E_SEND: code = EX_RECV; break;
+    case CLIENT_E_SINK: code = EX_WRITE; break;
     default: code = EX_FAIL; break;
     }
     gerr(x, "%s: %s", x->url, msg);
@@ -1005,6 +1050,7 @@ static void xfer_request(struct xfer *x)
     static const client_cbs_t cbs = {
         .on_info = on_info, .on_head = on_head, .on_data = on_data,
         .on_end = on_end, .on_error = on_error, .on_drain = on_drain,
+        .on_sunk = on_sunk,
     };
     x->request_time = time(NULL);
     int rc = client_request(x->pool, &ro, &cbs, x, &x->req);
@@ -1271,6 +1317,7 @@ static int parse_header(struct get_opts *o, const char *arg)
 enum {
     OPT_DATA_BINARY = 256, OPT_MAX_REDIRS, OPT_CONNECT_TIMEOUT, OPT_NOPROXY, OPT_CACHE,
     OPT_HEADER_TIMEOUT, OPT_READ_TIMEOUT,
+    OPT_NO_SPLICE,
 };
 
 static int parse_opts(int argc, char **argv, struct get_opts *o)
@@ -1299,6 +1346,7 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
         { "noproxy", required_argument, NULL, OPT_NOPROXY },
         { "continue-at", required_argument, NULL, 'C' },
         { "cache", required_argument, NULL, OPT_CACHE },
+        { "no-splice", no_argument, NULL, OPT_NO_SPLICE },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -1367,6 +1415,7 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
             o->resume = 1;
             break;
         case OPT_CACHE: o->cache_dir = optarg; break;
+        case OPT_NO_SPLICE: o->no_splice = 1; break;
         case 'h': get_usage(stdout); return 1;
         case ':':
             cmd_error("get", "option '%s' needs a value", argv[optind - 1]);

@@ -26,7 +26,14 @@
 
 /* ------------------------------------------------------------ server */
 
-enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT, S_CLOSE_AFTER, S_TRICKLE_HEAD };
+enum script { S_ECHO_BODY, S_BIG_CHUNKED, S_SILENT, S_CLOSE_AFTER, S_TRICKLE_HEAD, S_SIZED };
+
+#define SIZED_LEN (300u * 1024u)   /* S_SIZED: the body's length */
+
+static char sized_byte(size_t i)
+{
+    return (char)((i * 7 + 3) % 251);
+}
 
 struct server {
     int lfd;
@@ -145,6 +152,20 @@ static void *server_main(void *arg)
                 send_all(fd, t, strlen(t));
                 continue;
             }
+            if (s->script == S_SIZED) {
+                /* The head alone, then the body after a pause: the body
+                 * comes after on_head, so a sink gets it by splice. */
+                static char body[SIZED_LEN];
+                for (size_t i = 0; i < SIZED_LEN; i++)
+                    body[i] = sized_byte(i);
+                char head[96];
+                int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %u\r\n\r\n",
+                                 SIZED_LEN);
+                send_all(fd, head, (size_t)n);
+                usleep(50 * 1000);
+                send_all(fd, body, SIZED_LEN);
+                continue;
+            }
             if (s->script == S_SILENT) {
                 sleep(2);
                 break;
@@ -236,6 +257,8 @@ struct ctx {
     const char *src;
     size_t src_len, src_off, piece;
     int cancel_on_head;
+    int sink_fd;              /* >= 0: client_req_sink() from on_head */
+    size_t sunk;
 };
 
 static void on_info(client_req_t *r, const http_response_t *res, void *arg)
@@ -250,6 +273,8 @@ static void on_head(client_req_t *r, const http_response_t *res, void *arg)
 {
     struct ctx *c = arg;
     c->status = res->status;
+    if (c->sink_fd >= 0)
+        assert_int_equal(client_req_sink(r, c->sink_fd), 0);
     if (c->cancel_on_head) {
         client_req_cancel(r);
         loop_break(c->loop);
@@ -276,6 +301,13 @@ static int on_data(client_req_t *r, slice_t d, void *arg)
         return CLIENT_PAUSE;
     }
     return 0;
+}
+
+static void on_sunk(client_req_t *r, size_t n, void *arg)
+{
+    (void)r;
+    struct ctx *c = arg;
+    c->sunk += n;
 }
 
 static void on_end(client_req_t *r, void *arg)
@@ -324,7 +356,18 @@ static void on_drain(client_req_t *r, void *arg)
 
 static const client_cbs_t cbs = {
     .on_info = on_info, .on_head = on_head, .on_data = on_data,
-    .on_end = on_end, .on_error = on_error, .on_drain = on_drain,
+    .on_end = on_end, .on_error = on_error, .on_drain = on_drain, .on_sunk = on_sunk,
+};
+
+static void on_head_refused(client_req_t *r, const http_response_t *res, void *arg)
+{
+    on_head(r, res, arg);
+    assert_int_equal(client_req_sink(r, STDOUT_FILENO), -EINVAL);
+}
+
+static const client_cbs_t cbs_refused = {
+    .on_head = on_head_refused, .on_data = on_data, .on_end = on_end,
+    .on_error = on_error, .on_sunk = on_sunk,
 };
 
 static void guard_fire(ptimer_t *t, void *arg)
@@ -339,6 +382,7 @@ static struct ctx *ctx_new(const client_opts_t *o)
     struct ctx *c = calloc(1, sizeof *c);
     c->loop = loop_new();
     c->pool = client_pool_new(c->loop, o);
+    c->sink_fd = -1;
     timer_init(&c->resume, do_resume, c);
     return c;
 }
@@ -701,6 +745,67 @@ static void test_connect_falls_back_to_next_address(void **state)
     server_stop(&s);
 }
 
+/* A sized body given to a sink: what on_data got, then the sink's bytes,
+ * are the body exactly; the connection is reused for the second round
+ * (nothing past Content-Length was taken from the socket). */
+static void test_sink_splices_sized_body(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_SIZED, 1);
+    client_opts_t co;
+    client_opts_default(&co);
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    for (int round = 0; round < 2; round++) {
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        c->sink_fd = fileno(f);
+        c->body_len = c->sunk = 0;
+        c->ended = 0;
+        assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+        run_loop(c);
+        if (c->failed)
+            fail_msg("failed: %s", c->msg);
+        assert_int_equal(c->ended, 1);
+        assert_true(c->sunk > 0);
+        assert_int_equal(c->body_len + c->sunk, SIZED_LEN);
+        static char got[SIZED_LEN];
+        memcpy(got, c->body, c->body_len);
+        assert_int_equal(pread(fileno(f), got + c->body_len, c->sunk, 0), (ssize_t)c->sunk);
+        for (size_t i = 0; i < SIZED_LEN; i++)
+            if (got[i] != sized_byte(i))
+                fail_msg("byte %zu differs", i);
+        fclose(f);
+    }
+    client_stats_t st;
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.connects, 1);
+    assert_int_equal(st.reuses, 1);
+    ctx_free(c);
+    server_stop(&s);
+}
+
+/* A chunked body cannot be given to a sink. */
+static void test_sink_refuses_chunked(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_BIG_CHUNKED, 1);
+    client_opts_t co;
+    client_opts_default(&co);
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    assert_int_equal(client_request(c->pool, &o, &cbs_refused, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->failed, 0);
+    assert_int_equal(c->ended, 1);
+    assert_int_equal(c->sunk, 0);
+    assert_int_equal(c->body_len, 64 * 4096);
+    ctx_free(c);
+    server_stop(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +820,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_name_both_families),
         cmocka_unit_test(test_connect_falls_back_to_next_address),
+        cmocka_unit_test(test_sink_splices_sized_body),
+        cmocka_unit_test(test_sink_refuses_chunked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
