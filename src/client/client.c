@@ -8,8 +8,8 @@
  *
  * Memory: requests and connections are freed from loop_defer() at the end
  * of the iteration, never inside a callback that may still use them. Each
- * has one defer slot whose function looks at the object's state, because
- * the loop runs deferred work in no particular order. */
+ * has one defer slot whose function looks at the object's state (a slot
+ * already queued cannot be queued again for another purpose). */
 #include "client/client.h"
 
 #include <errno.h>
