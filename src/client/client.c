@@ -497,7 +497,9 @@ static void req_attach(client_req_t *r)
         while (o->idle != NULL) {
             struct conn *c = o->idle;
             idle_remove(c);
-            if (!conn_alive(c)) {
+            /* A request that would be sent again on a new connection if
+             * this one turns out closed needs no probe (a syscall). */
+            if ((!r->idempotent || r->no_retry || r->body == CLIENT_BODY_STREAM) && !conn_alive(c)) {
                 p->st.idle_closed++;
                 c->state = C_BUSY; /* so that close does not search the idle list */
                 conn_close(c);
@@ -531,8 +533,12 @@ static void conn_release(struct conn *c, int reusable)
         conn_close(c);
         return;
     }
-    buf_dispose(&c->in);
-    buf_init(&c->in, p->o.max_head + CLIENT_READ_CHUNK);
+    if (c->in.size > CLIENT_READ_CHUNK) { /* a large head grew it: give it back */
+        buf_dispose(&c->in);
+        buf_init(&c->in, p->o.max_head + CLIENT_READ_CHUNK);
+    } else {
+        buf_reset(&c->in); /* kept for the next response: no malloc per request */
+    }
     c->state = C_IDLE;
     c->next_idle = o->idle;
     o->idle = c;
