@@ -48,6 +48,7 @@ struct conn {
     dns_hostaddr_t *dns;         /* the name's lookup in flight */
     int addr_idx;
     int last_err;                /* errno of the last failed connect */
+    int forbidden;               /* addresses skipped by opts.forbid */
     uint64_t connect_deadline;   /* loop time the connect timeout ends */
     addr_t peer;
     buf_t in;
@@ -138,6 +139,7 @@ const char *client_err_name(enum client_err e)
     case CLIENT_E_TRUNCATED: return "truncated";
     case CLIENT_E_NOMEM: return "out of memory";
     case CLIENT_E_EMPTY: return "empty reply";
+    case CLIENT_E_FORBIDDEN: return "forbidden address";
     }
     return "?";
 }
@@ -304,6 +306,11 @@ static void conn_try_connect(struct conn *c)
     char err[CLIENT_HOST_MAX + 160];
     while (c->addr_idx < o->naddrs) {
         const addr_t *a = &o->addrs[c->addr_idx++];
+        const client_opts_t *po = &c->pool->o;
+        if (po->forbid != NULL && po->forbid(po->forbid_arg, a)) {
+            c->forbidden++;
+            continue;
+        }
         int fd = sock_connect(a, SOCK_STREAM);
         if (fd < 0) {
             c->last_err = -fd;
@@ -325,12 +332,17 @@ static void conn_try_connect(struct conn *c)
         timer_arm(c, (uint32_t)(left / (uint64_t)(o->naddrs - c->addr_idx + 1)) + 1);
         return;
     }
-    snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
-             c->last_err ? strerror(c->last_err) : "no address");
+    int forbidden = o->naddrs > 0 && c->forbidden == o->naddrs;
+    if (forbidden)
+        snprintf(err, sizeof err, "%s port %u is refused: it resolves to a forbidden address", o->host,
+                 (unsigned)o->port);
+    else
+        snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
+                 c->last_err ? strerror(c->last_err) : "no address");
     client_req_t *r = c->req;
     conn_close(c);
     if (r != NULL)
-        req_fail(r, CLIENT_E_CONNECT, err);
+        req_fail(r, forbidden ? CLIENT_E_FORBIDDEN : CLIENT_E_CONNECT, err);
 }
 
 static void conn_connect_result(struct conn *c)

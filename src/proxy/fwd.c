@@ -537,9 +537,13 @@ static void up_error(client_req_t *up, enum client_err err, const char *msg, voi
         if (stale_if_error_ok(f, time(NULL))) {
             serve_stale(f, "STALE");
         } else {
-            int st = up_is_timeout(err) ? 504 : 502;
-            char why[300];
-            snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
+            int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
+            char why[400];
+            if (err == CLIENT_E_FORBIDDEN)
+                snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
+                         (unsigned)f->port);
+            else
+                snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
             proxy_answer_text(f->r, st, why);
         }
         fwd_resume(f);
@@ -789,6 +793,8 @@ void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
         co.header_timeout_ms = pc->upstream_timeout_ms;
         co.read_timeout_ms = pc->upstream_timeout_ms;
         co.max_idle = PROXY_UPSTREAM_MAX_IDLE;
+        co.forbid = proxy_is_self_addr; /* a name resolving to this proxy: no loop */
+        co.forbid_arg = (void *)pc;
         pw->pool = client_pool_new(pw->loop, &co);
         if (pw->pool == NULL) {
             hs_resp_error(r, 500);

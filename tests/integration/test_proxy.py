@@ -389,6 +389,20 @@ def test_request_to_the_proxy_itself_is_refused(spawn):
     assert st == 403 and b"this proxy itself" in body
 
 
+def test_name_resolving_to_the_proxy_itself_is_refused(spawn, origin):
+    """A name (not an IP literal) whose address is a listening one of the
+    proxy is refused after the lookup, before any connection is made: the
+    proxy never forwards to itself. "localhost." (with the root dot) is not
+    caught by the literal check, it goes through the resolver and
+    /etc/hosts."""
+    _, pp = start_proxy(spawn)
+    out = raw(pp, f"GET http://localhost.:{pp}/loop HTTP/1.1\r\nHost: localhost.:{pp}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 403") and b"resolves to this proxy itself" in out, out
+    # Another port of the same name is not the proxy: forwarded as usual.
+    out = raw(pp, f"GET http://localhost.:{origin.port}/named HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"body of /named"), out
+
+
 # ------------------------------------------------------------------ CONNECT
 
 def echo_server():
