@@ -670,6 +670,55 @@ def test_large_body_streams_with_backpressure(spawn):
     ls.close()
 
 
+def test_streamed_head_is_not_held_for_later_body_bytes(spawn):
+    """The proxy sends a miss's head together with the body bytes that came
+    with it, but never waits for more: a head (alone, or with part of the
+    body) reaches the client while the origin still holds the rest."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+    go = threading.Event()
+
+    def run():
+        c, _ = ls.accept()
+        with c:
+            buf = b""
+            while buf.count(b"\r\n\r\n") < 1:
+                buf += c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 10\r\n\r\n")
+            go.wait(20)
+            go.clear()
+            c.sendall(b"hello")
+            go.wait(20)
+            c.sendall(b"world")
+            time.sleep(0.5)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    _, pp = start_proxy(spawn, "--workers", "1")
+    port = ls.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", pp), timeout=10) as s:
+        s.sendall(f"GET http://127.0.0.1:{port}/slow HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        got = b""
+        while b"\r\n\r\n" not in got:  # the head alone, no body byte sent yet
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"\r\n\r\n"), got
+        go.set()
+        while not got.endswith(b"hello"):
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        go.set()
+        while not got.endswith(b"helloworld"):
+            d = s.recv(4096)
+            assert d, got
+            got += d
+    t.join(5)
+    ls.close()
+
+
 def test_large_cached_object_sent_from_the_store(spawn, origin):
     big = os.urandom(300_000)
     origin.handlers["/bigobj"] = lambda req: (200, [("Cache-Control", "max-age=60")], big)
