@@ -244,7 +244,11 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } else {
         /* Sent from the object itself: it lives until the engine is done. */
         pstore_obj_ref((pstore_obj_t *)o);
-        hs_resp_mem_ref(r, o->body, (size_t)o->body_len, release_obj, (void *)o);
+        int bfd = pstore_obj_body_fd((pstore_obj_t *)o); /* sendfile: no copy of the pages */
+        if (bfd >= 0)
+            hs_resp_file_ref(r, bfd, 0, o->body_len, release_obj, (void *)o);
+        else
+            hs_resp_mem_ref(r, o->body, (size_t)o->body_len, release_obj, (void *)o);
     }
 }
 
