@@ -50,6 +50,7 @@ struct conn {
     dns_hostaddr_t *dns;         /* the name's lookup in flight */
     int addr_idx;
     int last_err;                /* errno of the last failed connect */
+    int forbidden;               /* addresses skipped by opts.forbid */
     uint64_t connect_deadline;   /* loop time the connect timeout ends */
     addr_t peer;
     buf_t in;
@@ -146,6 +147,7 @@ const char *client_err_name(enum client_err e)
     case CLIENT_E_NOMEM: return "out of memory";
     case CLIENT_E_EMPTY: return "empty reply";
     case CLIENT_E_SINK: return "sink write";
+    case CLIENT_E_FORBIDDEN: return "forbidden address";
     }
     return "?";
 }
@@ -312,6 +314,11 @@ static void conn_try_connect(struct conn *c)
     char err[CLIENT_HOST_MAX + 160];
     while (c->addr_idx < o->naddrs) {
         const addr_t *a = &o->addrs[c->addr_idx++];
+        const client_opts_t *po = &c->pool->o;
+        if (po->forbid != NULL && po->forbid(po->forbid_arg, a)) {
+            c->forbidden++;
+            continue;
+        }
         int fd = sock_connect(a, SOCK_STREAM);
         if (fd < 0) {
             c->last_err = -fd;
@@ -333,12 +340,17 @@ static void conn_try_connect(struct conn *c)
         timer_arm(c, (uint32_t)(left / (uint64_t)(o->naddrs - c->addr_idx + 1)) + 1);
         return;
     }
-    snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
-             c->last_err ? strerror(c->last_err) : "no address");
+    int forbidden = o->naddrs > 0 && c->forbidden == o->naddrs;
+    if (forbidden)
+        snprintf(err, sizeof err, "%s port %u is refused: it resolves to a forbidden address", o->host,
+                 (unsigned)o->port);
+    else
+        snprintf(err, sizeof err, "cannot connect to %s port %u: %s", o->host, (unsigned)o->port,
+                 c->last_err ? strerror(c->last_err) : "no address");
     client_req_t *r = c->req;
     conn_close(c);
     if (r != NULL)
-        req_fail(r, CLIENT_E_CONNECT, err);
+        req_fail(r, forbidden ? CLIENT_E_FORBIDDEN : CLIENT_E_CONNECT, err);
 }
 
 static void conn_connect_result(struct conn *c)
@@ -507,7 +519,9 @@ static void req_attach(client_req_t *r)
         while (o->idle != NULL) {
             struct conn *c = o->idle;
             idle_remove(c);
-            if (!conn_alive(c)) {
+            /* A request that would be sent again on a new connection if
+             * this one turns out closed needs no probe (a syscall). */
+            if ((!r->idempotent || r->no_retry || r->body == CLIENT_BODY_STREAM) && !conn_alive(c)) {
                 p->st.idle_closed++;
                 c->state = C_BUSY; /* so that close does not search the idle list */
                 conn_close(c);
@@ -541,8 +555,12 @@ static void conn_release(struct conn *c, int reusable)
         conn_close(c);
         return;
     }
-    buf_dispose(&c->in);
-    buf_init(&c->in, p->o.max_head + CLIENT_READ_CHUNK);
+    if (c->in.size > CLIENT_READ_CHUNK) { /* a large head grew it: give it back */
+        buf_dispose(&c->in);
+        buf_init(&c->in, p->o.max_head + CLIENT_READ_CHUNK);
+    } else {
+        buf_reset(&c->in); /* kept for the next response: no malloc per request */
+    }
     c->state = C_IDLE;
     c->next_idle = o->idle;
     o->idle = c;

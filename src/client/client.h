@@ -78,6 +78,11 @@ typedef struct client_opts {
     size_t max_fields;
     uint32_t max_info;          /* 1xx heads accepted before the final one */
     const dns_conf_t *dns;      /* NULL: IP literals only; must outlive the pool */
+    /* Asked about every address before connecting to it; 1 skips it (the
+     * proxy refuses its own listening addresses). NULL: none skipped. A
+     * name whose every address is skipped fails with CLIENT_E_FORBIDDEN. */
+    int (*forbid)(void *arg, const addr_t *a);
+    void *forbid_arg;
 } client_opts_t;
 
 /* The defaults of client/limits.h; dns NULL. */
@@ -124,6 +129,7 @@ enum client_err {
     CLIENT_E_NOMEM,
     CLIENT_E_EMPTY,             /* closed before any byte of the response */
     CLIENT_E_SINK,              /* client_req_sink(): the sink took no bytes */
+    CLIENT_E_FORBIDDEN,         /* every address was refused by opts.forbid */
 };
 
 typedef struct client_cbs {

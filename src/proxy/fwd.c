@@ -244,7 +244,11 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } else {
         /* Sent from the object itself: it lives until the engine is done. */
         pstore_obj_ref((pstore_obj_t *)o);
-        hs_resp_mem_ref(r, o->body, (size_t)o->body_len, release_obj, (void *)o);
+        int bfd = pstore_obj_body_fd((pstore_obj_t *)o); /* sendfile: no copy of the pages */
+        if (bfd >= 0)
+            hs_resp_file_ref(r, bfd, 0, o->body_len, release_obj, (void *)o);
+        else
+            hs_resp_mem_ref(r, o->body, (size_t)o->body_len, release_obj, (void *)o);
     }
 }
 
@@ -537,9 +541,13 @@ static void up_error(client_req_t *up, enum client_err err, const char *msg, voi
         if (stale_if_error_ok(f, time(NULL))) {
             serve_stale(f, "STALE");
         } else {
-            int st = up_is_timeout(err) ? 504 : 502;
-            char why[300];
-            snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
+            int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
+            char why[400];
+            if (err == CLIENT_E_FORBIDDEN)
+                snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
+                         (unsigned)f->port);
+            else
+                snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
             proxy_answer_text(f->r, st, why);
         }
         fwd_resume(f);
@@ -789,6 +797,8 @@ void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
         co.header_timeout_ms = pc->upstream_timeout_ms;
         co.read_timeout_ms = pc->upstream_timeout_ms;
         co.max_idle = PROXY_UPSTREAM_MAX_IDLE;
+        co.forbid = proxy_is_self_addr; /* a name resolving to this proxy: no loop */
+        co.forbid_arg = (void *)pc;
         pw->pool = client_pool_new(pw->loop, &co);
         if (pw->pool == NULL) {
             hs_resp_error(r, 500);
@@ -817,6 +827,30 @@ void fwd_request(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
     free(tbuf);
 }
 
+/* The common cache hit, answered before any forwarding state is built
+ * (upstream fields, copies of the request): one lookup, the same verdict
+ * as try_cache. Returns 1 when answered; 0 (nothing stored, or it needs
+ * revalidating) sends the request the full way, which looks again. */
+static int fast_hit(hs_req_t *r, const struct proxy_config *pc, const http_request_t *q, slice_t key)
+{
+    pstore_obj_t *o = pstore_lookup(pc->store, key, q->fields, q->nfields);
+    if (o == NULL)
+        return 0;
+    http_cc_t cc;
+    http_cc_from_fields(&cc, q->fields, q->nfields);
+    if (http_cache_pragma_no_cache(q->fields, q->nfields))
+        cc.flags |= HTTP_CC_NO_CACHE;
+    http_cc_t res_cc = o->cc;
+    int64_t age = http_cache_age(o->init_age, (time_t)o->resp_time, time(NULL));
+    enum http_cache_use use = http_cache_decide(&cc, &res_cc, o->fresh, age, 1);
+    int hit = use == HTTP_CACHE_USE_FRESH || use == HTTP_CACHE_USE_STALE;
+    if (hit)
+        serve_obj_as(r, o, use == HTTP_CACHE_USE_FRESH ? "HIT" : "STALE", age, pc->via_name,
+                     client_not_modified(q->fields, q->nfields, o));
+    pstore_obj_release(o);
+    return hit;
+}
+
 static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port, slice_t target)
 {
     const struct proxy_config *pc = pw->pc;
@@ -840,6 +874,9 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
         hs_resp_body(r, msg, strlen(msg));
         return;
     }
+    if (pc->store != NULL && (q->method_id == HTTP_M_GET || q->method_id == HTTP_M_HEAD) &&
+        q->content_length <= 0 && !q->chunked && fast_hit(r, pc, q, slice_cstr(key)))
+        return;
     addr_t peer;
     hs_peer(r, &peer);
     slice_t hostfield = pc->has_upstream && q->form != HTTP_T_ABSOLUTE ? slice_cstr(pc->up_authority) : q->host;

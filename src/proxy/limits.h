@@ -36,6 +36,11 @@
 /* A stored body up to this size is copied into the response; a larger
  * one is sent from the object (one writev with the head, no copy). */
 #define PROXY_COPY_BODY_MAX        (4u * 1024u)
+/* A larger stored body is sent with sendfile() from a memory file (memfd)
+ * made at its first hit, so the kernel takes its pages instead of copying
+ * them; at most this many such files are open at once in the process
+ * (beyond: sent from the object's memory, one writev). */
+#define PROXY_BODY_FILES_MAX       512u
 
 /* Tunnels: bytes buffered from one side before it stops reading the other. */
 #define PROXY_TUNNEL_BUF           (64u * 1024u)

@@ -89,6 +89,11 @@ static int is_self(void *arg, const addr_t *a)
     return 0;
 }
 
+int proxy_is_self_addr(void *pc, const addr_t *a)
+{
+    return is_self(pc, a);
+}
+
 int proxy_is_self_host(const struct proxy_config *pc, slice_t host, uint16_t port)
 {
     char h[64];

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -95,8 +96,17 @@ static char *dup_slice(slice_t s)
     return c;
 }
 
+/* Body files open in the process (pstore_obj_body_fd): file descriptors
+ * are a process-wide resource, so is their cap. */
+static atomic_int body_files;
+
 static void obj_free(pstore_obj_t *o)
 {
+    int bfd = atomic_load_explicit(&o->body_fd, memory_order_acquire);
+    if (bfd > 0) {
+        close(bfd - 1);
+        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+    }
     free(o->key);
     free(o->vary);
     free(o->vkey);
@@ -200,6 +210,41 @@ void pstore_obj_release(pstore_obj_t *o)
 {
     if (o != NULL && atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1)
         obj_free(o);
+}
+
+int pstore_obj_body_fd(pstore_obj_t *o)
+{
+    int v = atomic_load_explicit(&o->body_fd, memory_order_acquire);
+    if (v != 0)
+        return v > 0 ? v - 1 : -1;
+    if (atomic_fetch_add_explicit(&body_files, 1, memory_order_relaxed) >= (int)PROXY_BODY_FILES_MAX) {
+        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+        return -1; /* sent from memory instead; asked again later */
+    }
+    int fd = memfd_create("portico-proxy-body", MFD_CLOEXEC);
+    size_t off = 0;
+    while (fd >= 0 && off < o->body_len) {
+        ssize_t k = write(fd, o->body + off, (size_t)o->body_len - off);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            close(fd);
+            fd = -1;
+            break;
+        }
+        off += (size_t)k;
+    }
+    int want = fd >= 0 ? fd + 1 : -1, expect = 0;
+    if (!atomic_compare_exchange_strong_explicit(&o->body_fd, &expect, want, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        if (fd >= 0)
+            close(fd); /* another thread was first: use its file */
+        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+        return expect > 0 ? expect - 1 : -1;
+    }
+    if (fd < 0)
+        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+    return fd;
 }
 
 void pstore_file_name(const pstore_obj_t *o, char *out)

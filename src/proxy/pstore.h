@@ -57,6 +57,9 @@ typedef struct pstore_obj {
     uint64_t hash;
     uint64_t gen;           /* file generation */
     int on_disk;            /* its file was written */
+    /* The body in a memory file for sendfile(): fd + 1 once made, -1
+     * when making it failed, 0 before (pstore_obj_body_fd). */
+    atomic_int body_fd;
 } pstore_obj_t;
 
 struct pstore_stats {
@@ -83,6 +86,11 @@ pstore_obj_t *pstore_obj_new(slice_t key, slice_t vary, slice_t vkey, int status
 int pstore_obj_append(pstore_obj_t *o, const char *p, size_t n, uint64_t max);
 
 void pstore_obj_ref(pstore_obj_t *o);
+
+/* A file holding o's body (a memfd made at the first call, closed with
+ * o), for sending with sendfile(); -1 when it cannot be made. o must be
+ * in its final state (put in the store). Any thread. */
+int pstore_obj_body_fd(pstore_obj_t *o);
 void pstore_obj_release(pstore_obj_t *o);
 
 /* Finds the freshest object for key whose secondary key matches the

@@ -31,5 +31,8 @@ void proxy_answer_text(hs_req_t *r, int status, const char *why);
 /* 1 when host (an IP literal or localhost) and port are one of the
  * proxy's own listening addresses. Names are not resolved here. */
 int proxy_is_self_host(const struct proxy_config *pc, slice_t host, uint16_t port);
+/* 1 when a is one of the proxy's own listening addresses (pc: the
+ * proxy_config; the client pool asks it about every resolved address). */
+int proxy_is_self_addr(void *pc, const addr_t *a);
 
 #endif

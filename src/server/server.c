@@ -63,6 +63,7 @@ struct hs_conn {
     buf_t out;               /* response bytes not yet sent */
     loop_defer_t dfree;
     loop_defer_t dkick;
+    int head_held;           /* a streamed head waits in out for its body */
     addr_t peer;             /* from accept (hs_peer) */
     const char *mem;         /* hs_resp_mem_ref: body bytes not yet sent */
     size_t mem_left;
@@ -620,6 +621,16 @@ static int more_coming(const struct hs_conn *c)
  * socket does not take is kept in c->out. */
 static int conn_send_first_mem(struct hs_conn *c);
 
+static void stream_queue_kick(struct hs_conn *c);
+
+/* 1 when the head going out opens a streamed body not begun yet. */
+static int stream_head_hold(const struct hs_conn *c)
+{
+    const hs_req_t *r = c->req;
+    return r != NULL && r->streaming && !r->stream_ended && r->body_len == 0 && r->tunnel_cb == NULL &&
+           c->out.len == 0 && c->file_left == 0 && !c->close_after;
+}
+
 static int conn_send_first(struct hs_conn *c)
 {
     buf_t *s = &c->w->scratch;
@@ -627,6 +638,17 @@ static int conn_send_first(struct hs_conn *c)
     size_t n = s->len;
     if (c->mem_left > 0 && c->out.len == 0)
         return conn_send_first_mem(c);
+    if (stream_head_hold(c)) {
+        /* The body's first bytes usually come in the same loop turn: the
+         * head waits in out for them (stream_kick sends both at once). */
+        int rc = buf_append(&c->out, p, n);
+        buf_reset(s);
+        if (rc < 0)
+            return F_ERR;
+        c->head_held = 1;
+        stream_queue_kick(c);
+        return F_AGAIN;
+    }
     if (c->out.len > 0) {
         /* Bytes already queued (a 100 Continue) go first. */
         int rc = buf_append(&c->out, p, n);
@@ -680,6 +702,8 @@ static int conn_send_first(struct hs_conn *c)
 
 static int conn_flush(struct hs_conn *c)
 {
+    if (c->head_held)
+        return F_AGAIN; /* stream_kick sends it, with body bytes if any */
 again:
     while (c->out.len > 0) {
         ssize_t k = send(c->io.fd, buf_head(&c->out), c->out.len,
@@ -1570,6 +1594,7 @@ static void stream_gone(hs_req_t *r)
 static void stream_kick(void *arg)
 {
     struct hs_conn *c = arg;
+    c->head_held = 0;
     if (c->io.fd >= 0 && c->state == C_WRITE)
         conn_run(c);
 }

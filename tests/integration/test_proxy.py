@@ -389,6 +389,20 @@ def test_request_to_the_proxy_itself_is_refused(spawn):
     assert st == 403 and b"this proxy itself" in body
 
 
+def test_name_resolving_to_the_proxy_itself_is_refused(spawn, origin):
+    """A name (not an IP literal) whose address is a listening one of the
+    proxy is refused after the lookup, before any connection is made: the
+    proxy never forwards to itself. "localhost." (with the root dot) is not
+    caught by the literal check, it goes through the resolver and
+    /etc/hosts."""
+    _, pp = start_proxy(spawn)
+    out = raw(pp, f"GET http://localhost.:{pp}/loop HTTP/1.1\r\nHost: localhost.:{pp}\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 403") and b"resolves to this proxy itself" in out, out
+    # Another port of the same name is not the proxy: forwarded as usual.
+    out = raw(pp, f"GET http://localhost.:{origin.port}/named HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert out.startswith(b"HTTP/1.1 200") and out.endswith(b"body of /named"), out
+
+
 # ------------------------------------------------------------------ CONNECT
 
 def echo_server():
@@ -653,6 +667,55 @@ def test_large_body_streams_with_backpressure(spawn):
             buf += d
         head, _, body = bytes(buf).partition(b"\r\n\r\n")
         assert b"chunked" not in head.lower() and len(body) == total
+    ls.close()
+
+
+def test_streamed_head_is_not_held_for_later_body_bytes(spawn):
+    """The proxy sends a miss's head together with the body bytes that came
+    with it, but never waits for more: a head (alone, or with part of the
+    body) reaches the client while the origin still holds the rest."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen()
+    go = threading.Event()
+
+    def run():
+        c, _ = ls.accept()
+        with c:
+            buf = b""
+            while buf.count(b"\r\n\r\n") < 1:
+                buf += c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nContent-Length: 10\r\n\r\n")
+            go.wait(20)
+            go.clear()
+            c.sendall(b"hello")
+            go.wait(20)
+            c.sendall(b"world")
+            time.sleep(0.5)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    _, pp = start_proxy(spawn, "--workers", "1")
+    port = ls.getsockname()[1]
+    with socket.create_connection(("127.0.0.1", pp), timeout=10) as s:
+        s.sendall(f"GET http://127.0.0.1:{port}/slow HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        got = b""
+        while b"\r\n\r\n" not in got:  # the head alone, no body byte sent yet
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"\r\n\r\n"), got
+        go.set()
+        while not got.endswith(b"hello"):
+            d = s.recv(4096)
+            assert d, got
+            got += d
+        go.set()
+        while not got.endswith(b"helloworld"):
+            d = s.recv(4096)
+            assert d, got
+            got += d
+    t.join(5)
     ls.close()
 
 

@@ -566,6 +566,57 @@ static void test_idle_close_detected(void **state)
     server_stop(&s);
 }
 
+static int forbid_calls;
+
+static int forbid_port(void *arg, const addr_t *a)
+{
+    const struct server *s = arg;
+    struct sockaddr_in sin;
+    memcpy(&sin, &a->ss, sizeof sin);
+    forbid_calls++;
+    return a->ss.ss_family == AF_INET && ntohs(sin.sin_port) == s->port;
+}
+
+/* opts.forbid is asked about the address before connecting: refused, the
+ * request fails with CLIENT_E_FORBIDDEN and no connection is made; an
+ * address it lets through is used as usual. */
+static void test_forbidden_address(void **state)
+{
+    (void)state;
+    struct server s;
+    server_start(&s, S_CLOSE_AFTER, 1);
+    client_opts_t co;
+    client_opts_default(&co);
+    co.forbid = forbid_port;
+    co.forbid_arg = &s;
+    struct ctx *c = ctx_new(&co);
+    client_req_opts_t o = opts_for(&s, "GET");
+    forbid_calls = 0;
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    assert_int_equal(c->failed, 1);
+    assert_int_equal(c->err, CLIENT_E_FORBIDDEN);
+    assert_non_null(strstr(c->msg, "forbidden address"));
+    assert_int_equal(forbid_calls, 1);
+    client_stats_t st;
+    client_pool_stats(c->pool, &st);
+    assert_int_equal(st.connects, 0);
+    ctx_free(c);
+    /* Forbidding another port lets this one through. */
+    struct server other = s;
+    other.port = (uint16_t)(s.port + 1);
+    co.forbid_arg = &other;
+    c = ctx_new(&co);
+    assert_int_equal(client_request(c->pool, &o, &cbs, c, &c->r), 0);
+    run_loop(c);
+    if (c->failed)
+        fail_msg("failed: %s", c->msg);
+    assert_int_equal(c->ended, 1);
+    assert_int_equal(c->body_len, 2);
+    ctx_free(c);
+    server_stop(&s);
+}
+
 static void test_cancel_in_head(void **state)
 {
     (void)state;
@@ -814,6 +865,7 @@ int main(void)
         cmocka_unit_test(test_pause_resume_and_reuse),
         cmocka_unit_test(test_pause_longer_than_read_timeout),
         cmocka_unit_test(test_idle_close_detected),
+        cmocka_unit_test(test_forbidden_address),
         cmocka_unit_test(test_cancel_in_head),
         cmocka_unit_test(test_header_timeout),
         cmocka_unit_test(test_header_timeout_not_restarted_by_bytes),

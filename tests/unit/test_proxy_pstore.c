@@ -107,6 +107,29 @@ static void test_lookup_and_vary(void **state)
     pstore_close(s);
 }
 
+/* pstore_obj_body_fd: a file with the body's bytes, made once (the same
+ * descriptor after), closed when the last reference goes. */
+static void test_body_file(void **state)
+{
+    (void)state;
+    char body[20000];
+    for (size_t i = 0; i < sizeof body - 1; i++)
+        body[i] = (char)('a' + i % 26);
+    body[sizeof body - 1] = '\0';
+    pstore_obj_t *o = mk("http://h/big", "", NULL, 0, body, 1000);
+    int fd = pstore_obj_body_fd(o);
+    assert_true(fd >= 0);
+    assert_int_equal(pstore_obj_body_fd(o), fd);
+    char back[sizeof body];
+    assert_int_equal(pread(fd, back, sizeof back, 0), (ssize_t)(sizeof body - 1));
+    assert_memory_equal(back, body, sizeof body - 1);
+    pstore_obj_ref(o);
+    pstore_obj_release(o);
+    assert_true(fcntl(fd, F_GETFD) >= 0); /* a reference is left */
+    pstore_obj_release(o);
+    assert_int_equal(fcntl(fd, F_GETFD), -1);
+}
+
 static void test_lru_limit(void **state)
 {
     (void)state;
@@ -433,6 +456,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookup_and_vary),
         cmocka_unit_test(test_lru_limit),
+        cmocka_unit_test(test_body_file),
         cmocka_unit_test_setup_teardown(test_disk_restart, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_torn_entries, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers, dir_setup, dir_teardown),
