@@ -129,7 +129,8 @@ static void part_name(const char *name, char *out, size_t len)
 }
 
 /* Feeds [0, len) of fd, as stored on disk, into md: the prefix a resumed
- * transfer keeps is verified like the bytes that arrive. */
+ * transfer keeps is verified like the bytes that arrive (receiver), and is
+ * part of the digest sent (sender). */
 static int hash_stored(int fd, uint64_t len, crypto_hash_sha256_state *md)
 {
     static uint8_t buf[XFER_CHUNK];
@@ -415,22 +416,6 @@ static int read_reply(rudp_conn_t *c, struct send_state *s, uint8_t *status, uin
     return 1;
 }
 
-/* Hashes [0, off) of the file (the part the receiver already holds). */
-static int hash_prefix(struct send_state *s, uint64_t off)
-{
-    static uint8_t buf[XFER_CHUNK];
-    uint64_t at = 0;
-    while (at < off) {
-        size_t want = off - at < sizeof buf ? (size_t)(off - at) : sizeof buf;
-        ssize_t n = pread(s->fd, buf, want, (off_t)at);
-        if (n <= 0)
-            return -1;
-        crypto_hash_sha256_update(&s->md, buf, (size_t)n);
-        at += (uint64_t)n;
-    }
-    return 0;
-}
-
 static void send_fail(struct xfer *x, int code)
 {
     x->exit_code = code;
@@ -487,7 +472,7 @@ static void send_pump(struct xfer *x)
                 send_fail(x, EXIT_REJECTED);
                 return;
             }
-            if (off && hash_prefix(s, off) < 0) {
+            if (off && hash_stored(s->fd, off, &s->md) < 0) {   /* what the receiver holds */
                 cmd_error("xfer", "%s: %s", s->files[s->cur], strerror(errno));
                 send_fail(x, EXIT_LOCAL);
                 return;
