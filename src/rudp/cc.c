@@ -173,11 +173,8 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
         cc->cwnd = MAX(cc->cwnd, rs->inflight + rs->acked);  /* packet conservation */
     else if (cc->cwnd < target)
         cc->cwnd = MIN(cc->cwnd + rs->acked, target);
-    else if (b->mode != BBR_STARTUP)
+    else
         cc->cwnd = target;
-    /* In STARTUP the window never shrinks to a target computed from the
-     * lagging bandwidth samples (as Linux's BBR before the pipe is full):
-     * that cut stalled the ramp for a round at every early sample. */
     cc->cwnd = MAX(cc->cwnd, floor);
     uint64_t rate = bw ? (uint64_t)((double)bw * b->pacing_gain) : 0;
     if (b->mode == BBR_STARTUP) {
