@@ -601,6 +601,8 @@ static void sender_step(struct xfer *x, uint64_t now)
         int err = rudp_conn_error(p->conn);
         if (x->exit_code)
             return;   /* the failure was already reported */
+        if (err == 0)
+            send_pump(x);   /* a verdict still buffered when the peer closed */
         if (err == 0 && x->snd->stage == SS_FIN) {
             /* Every verdict arrived before our FIN: nothing is left to
              * wait for (a receiver whose last FIN goes unanswered closes
