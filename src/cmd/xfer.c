@@ -9,11 +9,15 @@
  * rest); after every batch each connection's output is drained with
  * sendto, and one timer is armed for the earliest engine deadline. The
  * messages on the stream are in src/rudp/xfermsg.h. A received file is
- * written to NAME.part, fsynced, hashed back from disk and renamed to NAME
- * only when its SHA-256 matches. */
+ * written to NAME.part and hashed as it is written (SHA-256 over exactly the
+ * bytes in NAME.part, in order; with --resume the prefix already there is
+ * hashed first, from disk); once the digest matches, a pool thread fsyncs
+ * and renames it to NAME while the loop keeps acknowledging. A mismatch
+ * removes NAME.part and no NAME appears. */
 #include "cmd/cmd.h"
 #include "core/loop.h"
 #include "core/sock.h"
+#include "core/tpool.h"
 #include "dns/hostaddr.h"
 #include "rudp/conn.h"
 #include "rudp/limits.h"
@@ -40,6 +44,7 @@
 #define XFER_SOCKBUF      (8 << 20)
 #define XFER_PROGRESS_US  200000u
 #define XFER_STATS_US     10000u
+#define XFER_COMMIT_THREADS 1
 
 enum { EXIT_LOCAL = 1, EXIT_CONNECT = 3, EXIT_LOST = 4, EXIT_REJECTED = 5 };
 
@@ -62,13 +67,14 @@ struct peer {
     rudp_conn_t *conn;
     addr_t addr;
     /* receiver session */
-    int state;               /* RS_HDR, RS_DATA, RS_DIGEST, RS_DONE */
+    int state;               /* RS_HDR, RS_DATA, RS_DIGEST, RS_VERIFY */
     uint8_t buf[XFER_HDR_MAX];
     size_t have;
     xfer_hdr_t hdr;
     int fd;
     uint64_t left;
     int failed;
+    crypto_hash_sha256_state md;   /* over the bytes in NAME.part so far */
 };
 
 struct xfer {
@@ -84,6 +90,9 @@ struct xfer {
     int dirfd;
     int once, served;
     int exit_code;
+    tpool_t *pool;          /* receiver: fsync and rename off the loop */
+    int verifying;          /* jobs in the pool */
+    int draining;           /* the loop ended: run it until verifying == 0 */
     /* sender */
     struct send_state *snd;
 };
@@ -105,7 +114,7 @@ static void on_timer(ptimer_t *t, void *arg)
 
 /* ------------------------------------------------------------- receiver */
 
-enum { RS_HDR, RS_DATA, RS_DIGEST, RS_DONE };
+enum { RS_HDR, RS_DATA, RS_DIGEST, RS_VERIFY };
 
 static void reply(struct peer *p, uint8_t status, uint64_t off)
 {
@@ -119,27 +128,22 @@ static void part_name(const char *name, char *out, size_t len)
     snprintf(out, len, "%s.part", name);
 }
 
-/* Hashes the file back from disk: what is verified is what was stored. */
-static int hash_fd(int fd, uint8_t out[XFER_DIGEST_LEN])
+/* Feeds [0, len) of fd, as stored on disk, into md: the prefix a resumed
+ * transfer keeps is verified like the bytes that arrive (receiver), and is
+ * part of the digest sent (sender). */
+static int hash_stored(int fd, uint64_t len, crypto_hash_sha256_state *md)
 {
-    crypto_hash_sha256_state ctx;
     static uint8_t buf[XFER_CHUNK];
-    int rc = -1;
-    crypto_hash_sha256_init(&ctx);
-    off_t off = 0;
-    for (;;) {
-        ssize_t n = pread(fd, buf, sizeof buf, off);
-        if (n < 0)
-            goto out;
-        if (n == 0)
-            break;
-        crypto_hash_sha256_update(&ctx, buf, (size_t)n);
-        off += n;
+    uint64_t at = 0;
+    while (at < len) {
+        size_t want = len - at < sizeof buf ? (size_t)(len - at) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)at);
+        if (n <= 0)
+            return -1;
+        crypto_hash_sha256_update(md, buf, (size_t)n);
+        at += (uint64_t)n;
     }
-    crypto_hash_sha256_final(&ctx, out);
-    rc = 0;
-out:
-    return rc;
+    return 0;
 }
 
 static void recv_header(struct xfer *x, struct peer *p)
@@ -162,6 +166,13 @@ static void recv_header(struct xfer *x, struct peer *p)
         off = (uint64_t)st.st_size;
     if (off && ftruncate(p->fd, (off_t)off) < 0)
         off = 0;
+    crypto_hash_sha256_init(&p->md);
+    if (off && hash_stored(p->fd, off, &p->md) < 0) {
+        cmd_error("xfer", "%s: %s", part, strerror(errno));
+        reply(p, XFER_IO_ERROR, 0);
+        p->failed = 1;
+        return;
+    }
     if (lseek(p->fd, (off_t)off, SEEK_SET) < 0)
         off = 0;
     p->left = p->hdr.size - off;
@@ -170,22 +181,10 @@ static void recv_header(struct xfer *x, struct peer *p)
     p->have = 0;
 }
 
-static void recv_digest(struct xfer *x, struct peer *p)
+/* The verdict: printed, sent, and the session ready for the next header. */
+static void verdict(struct peer *p, int status, const uint8_t got[XFER_DIGEST_LEN])
 {
-    uint8_t got[XFER_DIGEST_LEN];
-    char part[XFER_NAME_MAX + 8], hx[2 * XFER_DIGEST_LEN + 1];
-    part_name(p->hdr.name, part, sizeof part);
-    int status = XFER_OK;
-    if (fsync(p->fd) < 0 || hash_fd(p->fd, got) < 0) {
-        status = XFER_IO_ERROR;
-    } else if (memcmp(got, p->buf, XFER_DIGEST_LEN) != 0) {
-        status = XFER_BAD_DIGEST;
-        unlinkat(x->dirfd, part, 0);
-    } else if (renameat(x->dirfd, part, x->dirfd, p->hdr.name) < 0) {
-        status = XFER_IO_ERROR;
-    }
-    close(p->fd);
-    p->fd = -1;
+    char hx[2 * XFER_DIGEST_LEN + 1];
     if (status == XFER_OK) {
         hex(got, XFER_DIGEST_LEN, hx);
         printf("%s %" PRIu64 " sha256:%s\n", p->hdr.name, p->hdr.size, hx);
@@ -198,11 +197,83 @@ static void recv_digest(struct xfer *x, struct peer *p)
     p->have = 0;
 }
 
+/* A verified file on its way to its name: fsync and rename on a pool
+ * thread. The job owns fd; the session waits in RS_VERIFY. */
+struct commit_job {
+    struct xfer *x;
+    rudp_conn_t *conn;       /* to find the session again (the array moves) */
+    int fd, status;
+    char part[XFER_NAME_MAX + 8], name[XFER_NAME_MAX + 1];
+    uint8_t got[XFER_DIGEST_LEN];
+};
+
+static void commit_work(void *arg)
+{
+    struct commit_job *j = arg;
+    if (fsync(j->fd) < 0 || renameat(j->x->dirfd, j->part, j->x->dirfd, j->name) < 0)
+        j->status = XFER_IO_ERROR;
+    close(j->fd);
+}
+
+static void commit_done(loop_t *l, void *arg)
+{
+    struct commit_job *j = arg;
+    struct xfer *x = j->x;
+    x->verifying--;
+    for (int i = 0; i < x->npeers; i++)
+        if (x->peers[i].conn == j->conn && x->peers[i].state == RS_VERIFY)
+            verdict(&x->peers[i], j->status, j->got);
+    free(j);
+    if (x->draining && !x->verifying)
+        loop_break(l);
+    else if (!x->draining)
+        xfer_flush(x);
+}
+
+static void recv_digest(struct xfer *x, struct peer *p)
+{
+    uint8_t got[XFER_DIGEST_LEN];
+    char part[XFER_NAME_MAX + 8];
+    part_name(p->hdr.name, part, sizeof part);
+    crypto_hash_sha256_final(&p->md, got);
+    if (memcmp(got, p->buf, XFER_DIGEST_LEN) != 0) {
+        unlinkat(x->dirfd, part, 0);
+        close(p->fd);
+        p->fd = -1;
+        verdict(p, XFER_BAD_DIGEST, got);
+        return;
+    }
+    struct commit_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->x = x;
+        j->conn = p->conn;
+        j->fd = p->fd;
+        j->status = XFER_OK;
+        memcpy(j->part, part, sizeof j->part);
+        snprintf(j->name, sizeof j->name, "%s", p->hdr.name);
+        memcpy(j->got, got, sizeof got);
+        if (x->pool && tpool_submit(x->pool, x->loop, commit_work, commit_done, j) == 0) {
+            p->fd = -1;
+            p->state = RS_VERIFY;
+            x->verifying++;
+            return;
+        }
+        free(j);
+    }
+    /* No pool thread to take it: do it here. */
+    int status = XFER_OK;
+    if (fsync(p->fd) < 0 || renameat(x->dirfd, part, x->dirfd, p->hdr.name) < 0)
+        status = XFER_IO_ERROR;
+    close(p->fd);
+    p->fd = -1;
+    verdict(p, status, got);
+}
+
 /* Consumes what the connection has for this session. */
 static void recv_pump(struct xfer *x, struct peer *p)
 {
     static uint8_t buf[XFER_CHUNK];
-    while (!p->failed) {
+    while (!p->failed && p->state != RS_VERIFY) {
         size_t want;
         uint8_t *dst;
         if (p->state == RS_DATA) {
@@ -225,6 +296,7 @@ static void recv_pump(struct xfer *x, struct peer *p)
                 p->failed = 1;
                 return;
             }
+            crypto_hash_sha256_update(&p->md, buf, n);
             p->left -= n;
             if (!p->left) {
                 p->state = RS_DIGEST;
@@ -268,8 +340,8 @@ static void recv_events(struct xfer *x, int i)
     recv_pump(x, p);
     if (p->failed && rudp_conn_unacked(p->conn) == 0)
         rudp_conn_abort(p->conn);
-    if (rudp_conn_eof(p->conn) && rudp_conn_writable(p->conn))
-        rudp_conn_shutdown(p->conn);
+    if (rudp_conn_eof(p->conn) && rudp_conn_writable(p->conn) && p->state != RS_VERIFY)
+        rudp_conn_shutdown(p->conn);   /* after the verdict, which a commit job may owe */
 }
 
 /* --------------------------------------------------------------- sender */
@@ -344,22 +416,6 @@ static int read_reply(rudp_conn_t *c, struct send_state *s, uint8_t *status, uin
     return 1;
 }
 
-/* Hashes [0, off) of the file (the part the receiver already holds). */
-static int hash_prefix(struct send_state *s, uint64_t off)
-{
-    static uint8_t buf[XFER_CHUNK];
-    uint64_t at = 0;
-    while (at < off) {
-        size_t want = off - at < sizeof buf ? (size_t)(off - at) : sizeof buf;
-        ssize_t n = pread(s->fd, buf, want, (off_t)at);
-        if (n <= 0)
-            return -1;
-        crypto_hash_sha256_update(&s->md, buf, (size_t)n);
-        at += (uint64_t)n;
-    }
-    return 0;
-}
-
 static void send_fail(struct xfer *x, int code)
 {
     x->exit_code = code;
@@ -416,7 +472,7 @@ static void send_pump(struct xfer *x)
                 send_fail(x, EXIT_REJECTED);
                 return;
             }
-            if (off && hash_prefix(s, off) < 0) {
+            if (off && hash_stored(s->fd, off, &s->md) < 0) {   /* what the receiver holds */
                 cmd_error("xfer", "%s: %s", s->files[s->cur], strerror(errno));
                 send_fail(x, EXIT_LOCAL);
                 return;
@@ -459,6 +515,11 @@ static void send_pump(struct xfer *x)
             uint8_t d[XFER_DIGEST_LEN];
             crypto_hash_sha256_final(&s->md, d);
             rudp_conn_write(c, d, XFER_DIGEST_LEN);
+            /* The last file: our FIN rides with the digest, so the
+             * receiver's verdict comes with its own FIN and the connection
+             * closes as the verdict arrives, not one round trip later. */
+            if (s->cur + 1 == s->nfiles)
+                rudp_conn_shutdown(c);
             s->stage = SS_VERDICT;
             break;
         }
@@ -540,6 +601,8 @@ static void sender_step(struct xfer *x, uint64_t now)
         int err = rudp_conn_error(p->conn);
         if (x->exit_code)
             return;   /* the failure was already reported */
+        if (err == 0)
+            send_pump(x);   /* a verdict still buffered when the peer closed */
         if (err == 0 && x->snd->stage == SS_FIN) {
             /* Every verdict arrived before our FIN: nothing is left to
              * wait for (a receiver whose last FIN goes unanswered closes
@@ -684,8 +747,14 @@ static int xfer_run(struct xfer *x)
     timer_init(&x->timer, on_timer, x);
     loop_io_add(x->loop, &x->io, x->fd, EPOLLIN | EPOLLET, on_readable, x);
     loop_signals(x->loop, on_signal, x);
+    if (!x->snd)
+        x->pool = tpool_new(XFER_COMMIT_THREADS);   /* NULL: commits run on the loop */
     xfer_flush(x);
     loop_run(x->loop);
+    x->draining = 1;
+    while (x->verifying)   /* a commit under way finishes and frees its job */
+        loop_run(x->loop);
+    tpool_free(x->pool);
     loop_io_close(&x->io);
     for (int i = 0; i < x->npeers; i++) {
         if (x->peers[i].fd >= 0)

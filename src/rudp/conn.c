@@ -669,7 +669,10 @@ static void on_rto(rudp_conn_t *c, uint64_t now)
     rudp_tcb_t *t = &c->tcb;
     t->rto_fired++;
     int only_fin = c->fin_consumed && c->slen == 0;
-    if (++c->rto_count > (only_fin ? 3u : RUDP_RTO_RETRIES)) {
+    /* The peer closed and our last flight, FIN included, is out: a peer
+     * that left may have taken it and lost its final ACK. */
+    int last_flight = c->fin_consumed && c->fin_sent;
+    if (++c->rto_count > (only_fin || last_flight ? RUDP_FIN_RETRIES : RUDP_RTO_RETRIES)) {
         /* A peer that left after acknowledging all data but our FIN
          * finished cleanly; anything else is a dead path. */
         close_with(c, only_fin ? 0 : -ETIMEDOUT);

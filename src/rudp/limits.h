@@ -46,6 +46,9 @@
 #define RUDP_SYN_RETRIES        7u
 /* Consecutive RTO expiries with no progress before ETIMEDOUT. */
 #define RUDP_RTO_RETRIES        12u
+/* Timeouts after which a side whose peer has closed gives up on its own
+ * last flight (data and FIN, or the FIN alone). */
+#define RUDP_FIN_RETRIES        3u
 
 /* A data-less segment goes out after this long without sending anything. */
 #define RUDP_KEEPALIVE_US       5000000u

@@ -128,6 +128,50 @@ def test_resume_sends_only_the_rest(spawn, tmp_path):
 
 
 @pytest.mark.deadline(60)
+def test_resume_verifies_kept_prefix_and_closes(spawn, tmp_path):
+    # The receiver hashes the prefix it keeps, then the bytes as they come:
+    # the digest it prints is the whole file's. The last file's FIN travels
+    # with its digest, and a --once receiver still ends cleanly.
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    a = make_file(src / "a.bin", (1 << 20) + 333)
+    b = make_file(src / "b.bin", (3 << 20) + 7)
+    (dst / "b.bin.part").write_bytes(b.read_bytes()[: (2 << 20) + 5])
+    recv, port = start_recv(spawn, dst, extra=["--once"])
+    rc, _, err = send([a, b], "127.0.0.1", port, extra=["--resume"])
+    assert rc == 0, err
+    assert recv.wait(timeout=30) == 0, recv.err
+    for f in (a, b):
+        assert (dst / f.name).read_bytes() == f.read_bytes()
+        assert f"{f.name} {f.stat().st_size} sha256:{sha(f)}" in recv.out.decode()
+    assert not list(dst.glob("*.part"))
+
+
+@pytest.mark.deadline(60)
+def test_resume_corrupted_prefix_is_caught(spawn, tmp_path):
+    # The .part holds the right number of bytes but one of them is wrong:
+    # resuming after it must end in a mismatch, with neither the final name
+    # nor the bad .part left behind; a fresh transfer then succeeds.
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    f = make_file(src / "c.bin", 2 << 20)
+    prefix = bytearray(f.read_bytes()[: 1 << 20])
+    prefix[123457] ^= 0x40
+    (dst / "c.bin.part").write_bytes(bytes(prefix))
+    recv, port = start_recv(spawn, dst)
+    rc, _, err = send([f], "127.0.0.1", port, extra=["--resume"])
+    assert rc == 5, err
+    assert "digest mismatch" in err
+    assert not (dst / "c.bin").exists()
+    assert not (dst / "c.bin.part").exists()
+    rc, _, err = send([f], "127.0.0.1", port, extra=["--resume"])
+    assert rc == 0, err
+    assert (dst / "c.bin").read_bytes() == f.read_bytes()
+
+
+@pytest.mark.deadline(60)
 def test_digest_mismatch_leaves_no_file(spawn, tmp_path):
     # A .part whose prefix differs from the file: resume trusts it, so the
     # whole-file digest the sender computed cannot match.

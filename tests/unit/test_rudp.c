@@ -413,6 +413,62 @@ static void test_stalled_reader(void **state)
 /* The last segment of a flight is lost: nothing after it can reveal the
  * loss, and the RTO would wait 200 ms or more. The tail loss probe resends
  * it after 2 SRTT; exactly that segment goes out again. */
+/* xfer's close: the client's FIN follows its data, the server answers with
+ * a reply and its own FIN, and the client leaves as soon as it has them.
+ * When the client's final ACK is lost, the server must not spend its full
+ * RTO budget on a peer that is gone: it gives up after RUDP_FIN_RETRIES. */
+static void test_last_flight_after_peer_left(void **state)
+{
+    (void)state;
+    sim_t s;
+    sim_init(&s, 77);
+    base_link(&s);
+    const uint8_t msg[1000] = { 1 }, rep[9] = { 2 };
+    uint8_t buf[1024];
+    size_t got = 0, rgot = 0;
+    int replied = 0;
+    uint64_t limit = s.now + 600 * SEC, left_at = 0;
+    s.client = rudp_conn_connect(&s.ccfg, s.now);
+    assert_non_null(s.client);
+    assert_int_equal(rudp_conn_write(s.client, msg, sizeof msg), sizeof msg);
+    rudp_conn_shutdown(s.client);
+    while (s.now < limit && !(s.server && rudp_conn_state(s.server) == RUDP_CLOSED)) {
+        if (s.server) {
+            got += rudp_conn_read(s.server, buf, sizeof buf);
+            if (rudp_conn_eof(s.server) && !replied) {
+                rudp_conn_write(s.server, rep, sizeof rep);
+                rudp_conn_shutdown(s.server);
+                replied = 1;
+                s.up.loss = 1.0;   /* from here on, the client's ACKs are lost */
+            }
+            rudp_conn_events(s.server);
+        }
+        if (!left_at) {
+            rgot += rudp_conn_read(s.client, buf, sizeof buf);
+            rudp_conn_events(s.client);
+            sim_drain(&s, s.client, 1);
+            if (rgot == sizeof rep && rudp_conn_state(s.client) == RUDP_CLOSED) {
+                assert_int_equal(rudp_conn_error(s.client), 0);
+                left_at = s.now;          /* the client's process exits */
+            }
+        }
+        sim_drain(&s, s.server, 0);
+        sim_step(&s, limit);
+    }
+    assert_int_equal(got, sizeof msg);
+    assert_true(left_at > 0);
+    assert_int_equal(rudp_conn_state(s.server), RUDP_CLOSED);
+    /* 4 backed-off RTOs of a 20 ms path: well under 10 s; the full budget
+     * of RUDP_RTO_RETRIES would take minutes. */
+    assert_true(s.now - left_at < 10 * SEC);
+    print_message("    server closed %.2f s after the client left, %llu RTOs, err %d\n",
+                  (s.now - left_at) / 1e6, (unsigned long long)rudp_conn_tcb(s.server)->rto_fired,
+                  rudp_conn_error(s.server));
+    assert_true(rudp_conn_tcb(s.server)->rto_fired >= RUDP_FIN_RETRIES + 1);
+    assert_int_equal(rudp_conn_error(s.server), -ETIMEDOUT);   /* the reply went unacknowledged */
+    sim_dispose(&s);
+}
+
 static void test_tail_loss_probe(void **state)
 {
     (void)state;
@@ -459,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_matrix_newreno),
         cmocka_unit_test(test_only_lost_segment_resent),
         cmocka_unit_test(test_tail_loss_probe),
+        cmocka_unit_test(test_last_flight_after_peer_left),
         cmocka_unit_test(test_sequence_wrap),
         cmocka_unit_test(test_handshake_under_loss),
         cmocka_unit_test(test_connect_timeout),
