@@ -1,6 +1,8 @@
 /* args.c - option values shared by the subcommands: byte sizes with a
- * k/m/g suffix and seconds as milliseconds. */
+ * k/m/g suffix, seconds as milliseconds, listen addresses. */
 #include "cmd/cmd.h"
+#include "core/sock.h"
+#include "dns/hostaddr.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -41,3 +43,26 @@ int cmd_parse_secs(const char *s, uint32_t *ms)
     return 0;
 }
 
+
+int cmd_listen_addrs(const char *cmd, const char *const *specs, int nspecs,
+                     struct addr *out, int *n, int max)
+{
+    for (int i = 0; i < nspecs; i++) {
+        char host[HOST_MAX], err[ERR_MAX];
+        uint16_t port;
+        if (addr_split(specs[i], host, sizeof host, &port, err, sizeof err) < 0) {
+            cmd_error(cmd, "%s", err);
+            return EXIT_USAGE;
+        }
+        int room = max - *n;
+        int k = room > 0 ? dns_hostaddr_sync(host, port, AF_UNSPEC, 1, &out[*n], room, err,
+                                             sizeof err)
+                         : -1;
+        if (k < 0) {
+            cmd_error(cmd, "%s", room > 0 ? err : "too many listen addresses");
+            return 1;
+        }
+        *n += k;
+    }
+    return 0;
+}

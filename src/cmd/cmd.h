@@ -23,6 +23,15 @@ int cmd_parse_size(const char *s, uint64_t *v);
  * least 1. Returns 0 or -1. */
 int cmd_parse_secs(const char *s, uint32_t *ms);
 
+struct addr;
+/* Resolves listen specs ("127.0.0.1:8080", "[::1]:80", ":80",
+ * "localhost:8080", which may give several) into out[*n, max), adding to
+ * *n. On error prints "portico CMD: ..." and returns EXIT_USAGE for a
+ * malformed spec, 1 for a name that does not resolve or too many
+ * addresses; 0 on success. */
+int cmd_listen_addrs(const char *cmd, const char *const *specs, int nspecs,
+                     struct addr *out, int *n, int max);
+
 /* Prints "portico CMD: MESSAGE" and a newline on stderr. */
 void cmd_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -8,7 +8,6 @@
 #include "core/tpool.h"
 #include "core/workers.h"
 #include "dns/conf.h"
-#include "dns/hostaddr.h"
 #include "proxy/acl.h"
 #include "proxy/collapse.h"
 #include "proxy/hop.h"
@@ -315,23 +314,10 @@ int cmd_proxy(int argc, char **argv)
         o.hs.workers = workers_default_count();
     if (o.nlisten == 0)
         o.listen[o.nlisten++] = PROXY_DEFAULT_LISTEN;
-    for (int i = 0; i < o.nlisten; i++) {
-        char host[HOST_MAX], err[ERR_MAX];
-        uint16_t port;
-        if (addr_split(o.listen[i], host, sizeof host, &port, err, sizeof err) < 0) {
-            cmd_error("proxy", "%s", err);
-            return EXIT_USAGE;
-        }
-        int room = HS_MAX_LISTEN - o.hs.nlisten;
-        int n = room > 0 ? dns_hostaddr_sync(host, port, AF_UNSPEC, 1, &o.hs.listen[o.hs.nlisten],
-                                             room, err, sizeof err)
-                         : -1;
-        if (n < 0) {
-            cmd_error("proxy", "%s", room > 0 ? err : "too many listen addresses");
-            return 1;
-        }
-        o.hs.nlisten += n;
-    }
+    int lrc = cmd_listen_addrs("proxy", (const char *const *)o.listen, o.nlisten, o.hs.listen,
+                               &o.hs.nlisten, HS_MAX_LISTEN);
+    if (lrc != 0)
+        return lrc;
     collect_self(&o.pc, &o.hs);
 
     int lr = log_open(NULL, (enum log_level)o.log_level);

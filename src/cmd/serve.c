@@ -10,7 +10,6 @@
 #include "core/loop.h"
 #include "core/workers.h"
 #include "core/tpool.h"
-#include "dns/hostaddr.h"
 #include "server/auth.h"
 #include "server/filecache.h"
 #include "server/limits.h"
@@ -119,43 +118,6 @@ static void serve_usage(FILE *out)
             "-h, --help", "this text");
 }
 
-static int parse_size(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        return -1;
-    unsigned long long n = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    uint64_t mul = 1;
-    if (*end == 'k' || *end == 'K')
-        mul = 1024;
-    else if (*end == 'm' || *end == 'M')
-        mul = 1024 * 1024;
-    else if (*end == 'g' || *end == 'G')
-        mul = 1024ull * 1024 * 1024;
-    if (mul != 1)
-        end++;
-    if (*end != '\0' || n > UINT64_MAX / mul)
-        return -1;
-    *v = n * mul;
-    return 0;
-}
-
-static int parse_secs(const char *s, uint32_t *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !(v > 0) || v > 86400.0 * 30)
-        return -1;
-    *ms = (uint32_t)(v * 1000.0 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return 0;
-}
-
 static int parse_bool(const char *s, int *b)
 {
     if (!strcmp(s, "1") || !strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on")) {
@@ -259,7 +221,7 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
         return 0;
     }
     case K_SIZE:
-        if (parse_size(v, &n) < 0) {
+        if (cmd_parse_size(v, &n) < 0) {
             snprintf(err, errlen, "invalid %s '%s': expected bytes, as in 16k", name, v);
             return -1;
         }
@@ -282,7 +244,7 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
         }
         return 0;
     case K_SECS:
-        if (parse_secs(v, &ms) < 0) {
+        if (cmd_parse_secs(v, &ms) < 0) {
             snprintf(err, errlen, "invalid %s '%s': expected seconds > 0", name, v);
             return -1;
         }
@@ -474,24 +436,11 @@ int cmd_serve(int argc, char **argv)
         o.listen_specs[o.nlisten_specs++] = SERVE_DEFAULT_LISTEN;
 
     /* Resolve every listen address; "localhost:8080" may give several. */
-    for (int i = 0; i < o.nlisten_specs; i++) {
-        char host[HOST_MAX], err[ERR_MAX];
-        uint16_t port;
-        if (addr_split(o.listen_specs[i], host, sizeof host, &port, err, sizeof err) < 0) {
-            cmd_error("serve", "%s", err);
-            opts_free(&o);
-            return EXIT_USAGE;
-        }
-        int room = HS_MAX_LISTEN - o.hs.nlisten;
-        int n = room > 0 ? dns_hostaddr_sync(host, port, AF_UNSPEC, 1, &o.hs.listen[o.hs.nlisten],
-                                             room, err, sizeof err)
-                         : -1;
-        if (n < 0) {
-            cmd_error("serve", "%s", room > 0 ? err : "too many listen addresses");
-            opts_free(&o);
-            return 1;
-        }
-        o.hs.nlisten += n;
+    int lrc = cmd_listen_addrs("serve", (const char *const *)o.listen_specs, o.nlisten_specs,
+                               o.hs.listen, &o.hs.nlisten, HS_MAX_LISTEN);
+    if (lrc != 0) {
+        opts_free(&o);
+        return lrc;
     }
 
     int lr = log_open(o.log_file, (enum log_level)o.log_level);
