@@ -437,6 +437,10 @@ echo "HTTP static-file benchmark: ${DURATION} s per wrk run, $ROUNDS rounds, $ID
 echo "  portico $rev (serve --workers 1); $ngx_ver; $lty_ver; $wrk_ver -t1"
 idle=$(idle_pct)
 echo "  $(uname -sr), $ncpu CPUs; $pin_note; CPU idle before start: $idle%"
+# The peers' connections use the system's TCP congestion control; portico's
+# listener on 127.0.0.1 leaves BBR for CUBIC by default (docs/http.md).
+echo "  system TCP congestion control: $(cat /proc/sys/net/ipv4/tcp_congestion_control)," \
+  "qdisc: $(cat /proc/sys/net/core/default_qdisc)"
 if [ "$idle" -lt 90 ]; then
   warn "the machine is only $idle% idle; other load will skew the results. Busiest:"
   ps -eo pcpu=,pid=,comm= --sort=-pcpu | head -3 | sed 's/^/    /' >&2

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int cmd_parse_size(const char *s, uint64_t *v)
 {
@@ -43,6 +45,16 @@ int cmd_parse_secs(const char *s, uint32_t *ms)
     return 0;
 }
 
+int cmd_check_congestion(const char *s, char *err, size_t errlen)
+{
+    size_t n = strlen(s);
+    int ok = n >= 1 && n <= 15;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_';
+    if (!ok)
+        snprintf(err, errlen, "invalid tcp-congestion '%s': expected auto or a kernel name such as cubic", s);
+    return ok ? 0 : -1;
+}
 
 int cmd_listen_addrs(const char *cmd, const char *const *specs, int nspecs,
                      struct addr *out, int *n, int max)

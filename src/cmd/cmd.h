@@ -5,6 +5,7 @@
 #ifndef PORTICO_CMD_CMD_H
 #define PORTICO_CMD_CMD_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define EXIT_USAGE 2
@@ -22,6 +23,11 @@ int cmd_parse_size(const char *s, uint64_t *v);
 /* Seconds (> 0, at most 30 days, fractions allowed) as milliseconds, at
  * least 1. Returns 0 or -1. */
 int cmd_parse_secs(const char *s, uint32_t *ms);
+
+/* A --tcp-congestion value: "auto" or a name of 1-15 characters from
+ * [a-z0-9_] (whether the kernel has it is checked when the listeners
+ * open). Returns 0, or -1 with err set. */
+int cmd_check_congestion(const char *s, char *err, size_t errlen);
 
 struct addr;
 /* Resolves listen specs ("127.0.0.1:8080", "[::1]:80", ":80",

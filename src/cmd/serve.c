@@ -80,6 +80,7 @@ static const struct opt_desc opt_table[] = {
     { "max-discard", K_SIZE, "unwanted request body read to keep the connection (default 64k)" },
     { "max-requests", K_COUNT, "requests per connection, 0 = unlimited (default 10000)" },
     { "max-connections", K_COUNT, "open connections (default 100000)" },
+    { "tcp-congestion", K_STR, "NAME of a kernel TCP congestion control, or auto (default)" },
     { "quiet", K_BOOL, "do not print the listening addresses" },
     { "writable", K_BOOL, "accept PUT, DELETE and POST (uploads)" },
     { "auth-file", K_STR, "htpasswd-style FILE: writes need Basic auth (required off loopback)" },
@@ -216,7 +217,11 @@ static int apply(struct serve_opts *o, const struct opt_desc *d, const char *v, 
             o->log_file = k;
         else if (!strcmp(name, "auth-file"))
             o->auth_file = k;
-        else
+        else if (!strcmp(name, "tcp-congestion")) {
+            if (cmd_check_congestion(v, err, errlen) < 0)
+                return -1;
+            o->hs.tcp_congestion = strcmp(v, "auto") == 0 ? NULL : k;
+        } else
             o->dir = k;
         return 0;
     }

@@ -234,6 +234,22 @@ static int bind_socket(const addr_t *a, int socktype, int reuseport)
     return fd;
 }
 
+int sock_congestion(int fd, char *name, size_t len)
+{
+    socklen_t n = (socklen_t)(len > 0 ? len - 1 : 0);
+    if (len == 0)
+        return -EINVAL;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &n) == -1)
+        return -errno;
+    name[n] = '\0';
+    return 0;
+}
+
+int sock_set_congestion(int fd, const char *name)
+{
+    return setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, (socklen_t)strlen(name)) == -1 ? -errno : 0;
+}
+
 int sock_listen(const addr_t *a, int socktype, int reuseport)
 {
     int fd = bind_socket(a, socktype, reuseport);

@@ -81,4 +81,11 @@ int sock_local(int fd, addr_t *a);
 int sock_peer(int fd, addr_t *a);
 int sock_nodelay(int fd);
 
+/* TCP congestion control: the name a socket uses (into name, len bytes;
+ * accepted sockets inherit their listener's), and setting it ("cubic",
+ * "bbr": one of /proc/sys/net/ipv4/tcp_available_congestion_control).
+ * Return 0 or -errno. */
+int sock_congestion(int fd, char *name, size_t len);
+int sock_set_congestion(int fd, const char *name);
+
 #endif

@@ -1524,6 +1524,37 @@ static const char *hs_name(const struct hs_config *cfg)
     return cfg->name != NULL ? cfg->name : "serve";
 }
 
+/* Sets the listeners' congestion control. BBR needs pacing, and without
+ * the fq qdisc the kernel paces each socket with its own timer. Between
+ * two processes of one host there is no bottleneck to pace for, and that
+ * timer made a 1 MiB response cost 2-6 times the CPU, at random by run
+ * (bench/http.sh). So by default a listener on a loopback address that
+ * inherited BBR moves to CUBIC; a listener on any other address keeps
+ * the system's choice. fds holds cfg->workers groups of cfg->nlisten.
+ * Returns 0, or -1 with err set when the configured name is refused. */
+static int listen_congestion(const struct hs_config *cfg, const int *fds, char *err, size_t errlen)
+{
+    for (int g = 0; g < cfg->workers; g++) {
+        for (int i = 0; i < cfg->nlisten; i++) {
+            int fd = fds[g * cfg->nlisten + i];
+            if (cfg->tcp_congestion != NULL) {
+                int rc = sock_set_congestion(fd, cfg->tcp_congestion);
+                if (rc < 0) {
+                    snprintf(err, errlen, "cannot use TCP congestion control '%s': %s",
+                             cfg->tcp_congestion, rc == -ENOENT ? "not available in this kernel" : strerror(-rc));
+                    return -1;
+                }
+                continue;
+            }
+            char cur[32];
+            if (addr_is_loopback(&cfg->listen[i]) && sock_congestion(fd, cur, sizeof cur) == 0 &&
+                strcmp(cur, "bbr") == 0)
+                (void)sock_set_congestion(fd, "cubic"); /* best effort: else BBR stays */
+        }
+    }
+    return 0;
+}
+
 int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
 {
     struct hs_server s = { .cfg = cfg, .h = h, .harg = arg };
@@ -1559,6 +1590,13 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
     if (fds == NULL || sock_listen_group(cfg->listen, cfg->nlisten, SOCK_STREAM, cfg->workers, 1, fds,
                                          err, sizeof err) < 0) {
         fprintf(stderr, "portico %s: %s\n", hs_name(cfg), fds ? err : "out of memory");
+        free(fds);
+        goto out;
+    }
+    if (listen_congestion(cfg, fds, err, sizeof err) < 0) {
+        fprintf(stderr, "portico %s: %s\n", hs_name(cfg), err);
+        for (int i = 0; i < cfg->workers * cfg->nlisten; i++)
+            close(fds[i]);
         free(fds);
         goto out;
     }

@@ -33,6 +33,10 @@ struct hs_config {
     int nlisten;
     int verbose;                 /* print "listening on" lines on stderr */
     int any_method;              /* hand unknown methods to the handler (else 501) */
+    /* TCP congestion control of the listeners (their connections inherit
+     * it): a kernel name, or NULL for auto, which moves listeners on
+     * loopback addresses off a pacing controller (BBR) to CUBIC. */
+    const char *tcp_congestion;
     /* Optional: the shutdown timeout passed with requests still held (a
      * proxy waiting on upstreams): called with the worker's handler
      * context to answer or drop them now, so that the worker can end. */

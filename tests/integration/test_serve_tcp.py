@@ -1,0 +1,143 @@
+"""`portico serve --tcp-congestion`: the listeners' TCP congestion control.
+
+Checked on the server's own sockets with ss(8) (iproute2): the listener and
+the connection it accepted name their controller in `ss -i` output.
+The default (auto) is checked in a network namespace of the test's own whose
+default controller is set to BBR: a listener on 127.0.0.1 moves to CUBIC, a
+wildcard listener keeps BBR.
+"""
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from serve_helpers import PORTICO, free_port, run_portico
+
+BOOT = 5.0
+
+
+def _ss_cc(port, listening, netns=None):
+    """The congestion control named in `ss -i` for TCP sockets on local
+    `port` (the listener, or the established server side)."""
+    cmd = ["ss", "-tniH", "-l" if listening else "state", *([] if listening else ["established"]),
+           f"sport = :{port}"]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True).stdout
+    names = re.findall(r"^\s+(?:ts\s+)?(?:sack\s+)?(?:ecn\s+)?(?:ecnseen\s+)?([a-z0-9_]+)\s+",
+                       out, re.M)
+    return names, out
+
+
+def _serve(args, tmp_path, port, netns=None):
+    cmd = [PORTICO, "serve", "--quiet", "--workers", "1", *args, str(tmp_path)]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns, *cmd]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + BOOT
+    while time.monotonic() < deadline and proc.poll() is None:
+        names, _ = _ss_cc(port, True, netns)
+        if names:
+            return proc
+        time.sleep(0.05)
+    proc.kill()
+    err = proc.communicate(timeout=10)[1]
+    raise AssertionError(f"serve did not start: {err!r}")
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.communicate(timeout=10)
+
+
+def test_bad_name_is_a_usage_error(tmp_path):
+    rc, out, err = run_portico(["serve", "--tcp-congestion", "Cu bic", str(tmp_path)], tmp_path)
+    assert rc == 2
+    assert err == ("portico serve: invalid tcp-congestion 'Cu bic': expected auto or a kernel "
+                   "name such as cubic\n")
+
+
+def test_unknown_name_fails_at_start(tmp_path):
+    port = free_port()
+    rc, out, err = run_portico(["serve", "--listen", f"127.0.0.1:{port}", "--quiet",
+                                "--tcp-congestion", "nosuchcc", str(tmp_path)], tmp_path)
+    assert rc == 1
+    assert err == ("portico serve: cannot use TCP congestion control 'nosuchcc': "
+                   "not available in this kernel\n")
+
+
+def test_named_controller_reaches_accepted_connections(tmp_path):
+    (tmp_path / "f").write_bytes(b"x" * 100)
+    port = free_port()
+    proc = _serve(["--listen", f"127.0.0.1:{port}", "--tcp-congestion", "reno"], tmp_path, port)
+    try:
+        names, out = _ss_cc(port, True)
+        assert names == ["reno"], out
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GET /f HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+            names, out = _ss_cc(port, False)
+            assert names == ["reno"], out
+    finally:
+        _stop(proc)
+
+
+def _can_use_bbr():
+    avail = open("/proc/sys/net/ipv4/tcp_available_congestion_control").read().split()
+    if "bbr" not in avail:
+        subprocess.run(["modprobe", "tcp_bbr"], capture_output=True, timeout=10)
+        avail = open("/proc/sys/net/ipv4/tcp_available_congestion_control").read().split()
+    return "bbr" in avail and "cubic" in avail
+
+
+@pytest.fixture
+def bbr_netns():
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a network namespace")
+    if not _can_use_bbr():
+        pytest.skip("this kernel has no tcp_bbr: the auto rule cannot be observed")
+    ns = f"ptcc{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        for cmd in (["ip", "link", "set", "lo", "up"],
+                    ["sysctl", "-q", "-w", "net.ipv4.tcp_congestion_control=bbr"]):
+            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True, timeout=10)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], timeout=10)
+
+
+def test_auto_moves_loopback_listeners_off_bbr(tmp_path, bbr_netns):
+    port = free_port()
+    proc = _serve(["--listen", f"127.0.0.1:{port}"], tmp_path, port, bbr_netns)
+    try:
+        names, out = _ss_cc(port, True, bbr_netns)
+        assert names == ["cubic"], out
+    finally:
+        _stop(proc)
+    # A wildcard listener takes clients from anywhere: the system's choice stays.
+    proc = _serve(["--listen", f"0.0.0.0:{port}"], tmp_path, port, bbr_netns)
+    try:
+        names, out = _ss_cc(port, True, bbr_netns)
+        assert names == ["bbr"], out
+    finally:
+        _stop(proc)
+    # A name given explicitly wins over auto, on loopback too.
+    proc = _serve(["--listen", f"127.0.0.1:{port}", "--tcp-congestion", "bbr"], tmp_path, port,
+                  bbr_netns)
+    try:
+        names, out = _ss_cc(port, True, bbr_netns)
+        assert names == ["bbr"], out
+    finally:
+        _stop(proc)
