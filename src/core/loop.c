@@ -30,6 +30,8 @@ struct loop {
     pthread_mutex_t post_lock;
     struct post *posts, **posts_tail;
 
+    io_t *first;               /* dispatched first in its batch (loop_io_first) */
+
     io_t sig;                  /* signalfd, when loop_signals() was called */
     void (*sig_cb)(loop_t *, int, void *);
     void *sig_arg;
@@ -148,10 +150,17 @@ int loop_io_mod(io_t *io, uint32_t events)
     return 0;
 }
 
+void loop_io_first(loop_t *l, io_t *io)
+{
+    l->first = io;
+}
+
 void loop_io_del(io_t *io)
 {
     if (io->fd < 0)
         return;
+    if (io->loop->first == io)
+        io->loop->first = NULL;
     epoll_ctl(io->loop->epfd, EPOLL_CTL_DEL, io->fd, NULL);
     io->fd = -1;
 }
@@ -170,6 +179,8 @@ void loop_io_close_sole(io_t *io)
     int fd = io->fd;
     if (fd < 0)
         return;
+    if (io->loop->first == io)
+        io->loop->first = NULL;
     io->fd = -1;
     close(fd);
 }
@@ -294,6 +305,14 @@ int loop_run(loop_t *l)
         if (n == -1 && errno != EINTR)
             return -errno;
         l->now = clock_ms();
+        if (l->first != NULL)
+            for (int i = 1; i < n; i++)
+                if (evs[i].data.ptr == l->first) {
+                    struct epoll_event t = evs[0];
+                    evs[0] = evs[i];
+                    evs[i] = t;
+                    break;
+                }
         for (int i = 0; i < n; i++) {
             io_t *io = evs[i].data.ptr;
             if (io->fd < 0)

@@ -64,6 +64,13 @@ pool_t *loop_pool(loop_t *l);
  * Returns 0 or -errno. */
 int loop_io_add(loop_t *l, io_t *io, int fd, uint32_t events, io_cb cb, void *arg);
 
+/* Makes io's events run before any other of the same epoll batch (one such
+ * io per loop; a later call replaces it, NULL clears it). For an fd that
+ * reports changes others must see first: an inotify fd whose events
+ * invalidate what a request read in the same batch would be answered from.
+ * loop_io_del/close of that io clears it. */
+void loop_io_first(loop_t *l, io_t *io);
+
 /* Changes the registered mask. Returns 0 or -errno. */
 int loop_io_mod(io_t *io, uint32_t events);
 

@@ -1,10 +1,17 @@
 #include "server/filecache.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* What makes a cached file stale: its bytes, its metadata (mtime from
+ * touch, mode, and the link count that unlink and rename-over lower), or
+ * the file itself moved or gone. */
+#define FC_WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
 
 static uint64_t hash_key(const char *k, size_t n)
 {
@@ -17,6 +24,7 @@ static uint64_t hash_key(const char *k, size_t n)
 int fc_init(filecache_t *fc, size_t max)
 {
     memset(fc, 0, sizeof *fc);
+    fc->ifd = -1;
     fc->max = max;
     if (max == 0)
         return 0;
@@ -24,7 +32,35 @@ int fc_init(filecache_t *fc, size_t max)
     while (fc->nbuckets < max * 2)
         fc->nbuckets <<= 1;
     fc->buckets = calloc(fc->nbuckets, sizeof *fc->buckets);
-    return fc->buckets ? 0 : -ENOMEM;
+    fc->wbuckets = calloc(fc->nbuckets, sizeof *fc->wbuckets);
+    if (fc->buckets == NULL || fc->wbuckets == NULL) {
+        free(fc->buckets);
+        free(fc->wbuckets);
+        fc->buckets = fc->wbuckets = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static struct fc_entry **wd_bucket(filecache_t *fc, int wd)
+{
+    return &fc->wbuckets[(unsigned)wd & (fc->nbuckets - 1)];
+}
+
+/* Takes e off its watch; the watch goes when no other entry (the same
+ * file under another key) needs it. */
+static void wd_unlink(filecache_t *fc, struct fc_entry *e)
+{
+    struct fc_entry **pp = wd_bucket(fc, e->wd);
+    while (*pp != e)
+        pp = &(*pp)->wnext;
+    *pp = e->wnext;
+    int shared = 0;
+    for (struct fc_entry *o = *wd_bucket(fc, e->wd); o != NULL && !shared; o = o->wnext)
+        shared = o->wd == e->wd;
+    if (!shared)
+        inotify_rm_watch(fc->ifd, e->wd); /* EINVAL if the kernel dropped it already */
+    e->wd = -1;
 }
 
 static void entry_free(struct fc_entry *e)
@@ -58,6 +94,8 @@ static void evict(filecache_t *fc, struct fc_entry *e)
         e->next->prev = e->prev;
     else
         fc->tail = e->prev;
+    if (e->wd >= 0)
+        wd_unlink(fc, e);
     e->cached = 0;
     fc->count--;
     fc_release(e);
@@ -67,8 +105,61 @@ void fc_dispose(filecache_t *fc)
 {
     while (fc->head)
         evict(fc, fc->head);
+    if (fc->ifd >= 0)
+        loop_io_close(&fc->wio);
+    fc->ifd = -1;
     free(fc->buckets);
-    fc->buckets = NULL;
+    free(fc->wbuckets);
+    fc->buckets = fc->wbuckets = NULL;
+}
+
+static void on_inotify(io_t *io, uint32_t events)
+{
+    filecache_t *fc = io->arg;
+    (void)events;
+    char b[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    for (;;) {
+        ssize_t n = read(fc->ifd, b, sizeof b);
+        if (n <= 0)
+            return; /* EAGAIN: all read */
+        for (ssize_t off = 0; off < n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(b + off);
+            off += (ssize_t)(sizeof *ev + ev->len);
+            if (ev->mask & IN_Q_OVERFLOW) {
+                /* Events were lost: nothing cached can be trusted. */
+                while (fc->head)
+                    evict(fc, fc->head);
+                continue;
+            }
+            struct fc_entry *e = *wd_bucket(fc, ev->wd);
+            while (e != NULL) {
+                struct fc_entry *next = e->wnext;
+                if (e->wd == ev->wd) {
+                    evict(fc, e);
+                    next = *wd_bucket(fc, ev->wd); /* the chain changed */
+                }
+                e = next;
+            }
+        }
+    }
+}
+
+int fc_watch(filecache_t *fc, loop_t *l)
+{
+    if (fc->watch_tried || fc->max == 0)
+        return fc->ifd >= 0 ? 0 : -ENOSYS;
+    fc->watch_tried = 1;
+    int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = loop_io_add(l, &fc->wio, fd, EPOLLIN, on_inotify, fc);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    loop_io_first(l, &fc->wio);
+    fc->ifd = fd;
+    return 0;
 }
 
 static int same_file(const struct stat *a, const struct stat *b)
@@ -90,7 +181,8 @@ struct fc_entry *fc_get(filecache_t *fc, const char *key, size_t klen, time_t no
     if (e == NULL)
         return NULL;
     struct stat st;
-    if (now - e->opened >= FC_REVALIDATE_SEC || fstat(e->fd, &st) == -1 || !same_file(&e->st, &st)) {
+    if (now - e->opened >= FC_REVALIDATE_SEC ||
+        (e->wd < 0 && (fstat(e->fd, &st) == -1 || !same_file(&e->st, &st)))) {
         evict(fc, e);
         return NULL;
     }
@@ -119,6 +211,7 @@ struct fc_entry *fc_put(filecache_t *fc, const char *key, size_t klen, int fd,
         return NULL;
     }
     e->fd = fd;
+    e->wd = -1;
     e->st = *st;
     e->opened = now;
     e->refs = 1;
@@ -144,6 +237,19 @@ struct fc_entry *fc_put(filecache_t *fc, const char *key, size_t klen, int fd,
     e->cached = 1;
     e->refs++;
     fc->count++;
+    if (fc->ifd >= 0) {
+        /* The watch goes on the open file itself (through its /proc
+         * link), not on whatever the path names by now. */
+        char self[40];
+        snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+        int wd = inotify_add_watch(fc->ifd, self, FC_WATCH_MASK);
+        if (wd >= 0) {
+            e->wd = wd;
+            struct fc_entry **wb = wd_bucket(fc, wd);
+            e->wnext = *wb;
+            *wb = e;
+        }
+    }
     if (st->st_size > 0 && (uint64_t)st->st_size <= FC_MAP_MAX) {
         void *m = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
         if (m != MAP_FAILED) {

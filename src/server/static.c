@@ -413,6 +413,8 @@ static void serve_entry(hs_req_t *r, struct fc_entry *e, const struct variant_in
 static void serve_fd(hs_req_t *r, struct static_worker *sw, int fd, const struct stat *st,
                      size_t plen, slice_t name, time_t now)
 {
+    if (!sw->fc.watch_tried)
+        (void)fc_watch(&sw->fc, hs_loop(r)); /* else hits are checked with fstat() */
     struct fc_entry *e = fc_put(&sw->fc, sw->path, plen, fd, st, now);
     if (e == NULL) {
         hs_resp_error(r, 500);

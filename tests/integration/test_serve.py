@@ -958,6 +958,46 @@ def test_small_files_mapped_and_large_sendfile_identical(fresh_srv, tmp_path, si
         assert c.read_response().body == data2
 
 
+@pytest.mark.parametrize("change", ["rewrite-same-size", "rename-over", "unlink", "mtime-kept"])
+def test_cached_file_change_seen_by_next_request(fresh_srv, tmp_path, change):
+    """The open-file cache never answers from a file that changed before the
+    request was sent: each change, then at once a request on the same
+    kept-alive connection, 20 times over (small and large files: mapped and
+    sendfile'd entries)."""
+    root = tmp_path / "docroot"
+    root.mkdir()
+    f = root / "c.bin"
+    s = fresh_srv(root=root)
+    with Conn(s.port) as c:
+        for i in range(20):
+            size = 100 if i % 2 else 20000
+            data = bytes([65 + i]) * size
+            if change == "rename-over":
+                tmp = root / "c.tmp"
+                tmp.write_bytes(data)
+                os.rename(tmp, f)
+            elif change == "unlink":
+                if f.exists():
+                    f.unlink()
+                    c.send(request("GET", "/c.bin"))
+                    assert c.read_response().status == 404
+                f.write_bytes(data)
+            elif change == "mtime-kept" and f.exists():
+                st = f.stat()
+                with open(f, "r+b") as w:        # same size, then the old times back
+                    w.truncate(size)
+                    w.write(data)
+                os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+            else:
+                with open(f, "wb") as w:
+                    w.write(data)
+            c.send(request("GET", "/c.bin"))
+            r = c.read_response()
+            assert r.status == 200 and r.body == data, (i, r.status, r.body[:8])
+            c.send(request("GET", "/c.bin"))     # a hit now
+            assert c.read_response().body == data
+
+
 def test_file_truncated_while_sending_is_never_passed_off(fresh_srv, tmp_path):
     """A mapped file cut to nothing around its response: the client gets the
     old bytes (the socket buffers take all 4 KiB at once) or a
