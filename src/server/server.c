@@ -633,6 +633,16 @@ static int more_coming(const struct hs_conn *c)
     return c->file_left > 0 || c->mem_left > 0 || (c->req != NULL && c->req->part < c->req->nparts);
 }
 
+/* MSG_MORE for the last bytes of a response after which the connection
+ * closes: they wait in the socket for the close() (or the linger's
+ * shutdown()) that follows at once, which sends them with the FIN in one
+ * segment: one packet fewer for both ends. Not for a streamed body, whose
+ * end is not known here. */
+static int fin_follows(const struct hs_conn *c)
+{
+    return c->close_after && (c->req == NULL || !c->req->streaming) ? MSG_MORE : 0;
+}
+
 /* Sends what the handler built in the worker's scratch buffer; what the
  * socket does not take is kept in c->out. */
 static int conn_send_first_mem(struct hs_conn *c);
@@ -682,8 +692,9 @@ static int conn_send_first(struct hs_conn *c)
         };
         struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2 };
         ssize_t k;
+        int flags = MSG_NOSIGNAL | (c->req != NULL && c->req->part < c->req->nparts ? MSG_MORE : fin_follows(c));
         do
-            k = sendmsg(c->io.fd, &mh, MSG_NOSIGNAL);
+            k = sendmsg(c->io.fd, &mh, flags);
         while (k == -1 && errno == EINTR);
         if (k == -1 && errno != EAGAIN)
             return F_ERR; /* EFAULT too: the file shrank under its mapping */
@@ -697,7 +708,7 @@ static int conn_send_first(struct hs_conn *c)
         buf_reset(s);
         return c->out.len > 0 || c->file_left > 0 ? F_AGAIN : F_DONE;
     }
-    int more = more_coming(c) ? MSG_MORE : 0;
+    int more = more_coming(c) ? MSG_MORE : fin_follows(c);
     while (n > 0) {
         ssize_t k = send(c->io.fd, p, n, MSG_NOSIGNAL | more);
         if (k == -1) {
@@ -1372,7 +1383,7 @@ static void on_accept(io_t *io, uint32_t ev)
         c->file_fd = -1;
         buf_init(&c->out, HS_OUT_CAP);
         timer_init(&c->timer, on_conn_timer, c);
-        sock_nodelay(fd);
+        /* TCP_NODELAY came from the listener (listen_options). */
         if (loop_io_add(w->loop, &c->io, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, on_conn, c) < 0) {
             close(fd);
             free(c);
@@ -1524,7 +1535,10 @@ static const char *hs_name(const struct hs_config *cfg)
     return cfg->name != NULL ? cfg->name : "serve";
 }
 
-/* Sets the listeners' congestion control. BBR needs pacing, and without
+/* Listener options that accepted sockets inherit (Linux copies the
+ * listener's TCP state into each child, test_sock.c checks it), so that
+ * no accept pays a setsockopt(): TCP_NODELAY, and the congestion control.
+ * BBR needs pacing, and without
  * the fq qdisc the kernel paces each socket with its own timer. Between
  * two processes of one host there is no bottleneck to pace for, and that
  * timer made a 1 MiB response cost 2-6 times the CPU, at random by run
@@ -1532,13 +1546,18 @@ static const char *hs_name(const struct hs_config *cfg)
  * inherited BBR moves to CUBIC; a listener on any other address keeps
  * the system's choice. fds holds cfg->workers groups of cfg->nlisten.
  * Returns 0, or -1 with err set when the configured name is refused. */
-static int listen_congestion(const struct hs_config *cfg, const int *fds, char *err, size_t errlen)
+static int listen_options(const struct hs_config *cfg, const int *fds, char *err, size_t errlen)
 {
     for (int g = 0; g < cfg->workers; g++) {
         for (int i = 0; i < cfg->nlisten; i++) {
             int fd = fds[g * cfg->nlisten + i];
+            int rc = sock_nodelay(fd);
+            if (rc < 0) {
+                snprintf(err, errlen, "cannot set TCP_NODELAY: %s", strerror(-rc));
+                return -1;
+            }
             if (cfg->tcp_congestion != NULL) {
-                int rc = sock_set_congestion(fd, cfg->tcp_congestion);
+                rc = sock_set_congestion(fd, cfg->tcp_congestion);
                 if (rc < 0) {
                     snprintf(err, errlen, "cannot use TCP congestion control '%s': %s",
                              cfg->tcp_congestion, rc == -ENOENT ? "not available in this kernel" : strerror(-rc));
@@ -1593,7 +1612,7 @@ int hs_run(const struct hs_config *cfg, const struct hs_handler *h, void *arg)
         free(fds);
         goto out;
     }
-    if (listen_congestion(cfg, fds, err, sizeof err) < 0) {
+    if (listen_options(cfg, fds, err, sizeof err) < 0) {
         fprintf(stderr, "portico %s: %s\n", hs_name(cfg), err);
         for (int i = 0; i < cfg->workers * cfg->nlisten; i++)
             close(fds[i]);

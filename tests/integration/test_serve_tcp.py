@@ -141,3 +141,70 @@ def test_auto_moves_loopback_listeners_off_bbr(tmp_path, bbr_netns):
         assert names == ["bbr"], out
     finally:
         _stop(proc)
+
+
+# ------------------------------------------------ the FIN rides with the data
+
+ETH_P_ALL = 0x0003
+
+
+def _server_segments(cap, sport, dport):
+    """(flags, payload length) of every IPv4 TCP segment from sport to dport
+    that the packet socket on lo holds (each appears once per direction)."""
+    out = []
+    while True:
+        try:
+            frame, addr = cap.recvfrom(65535)
+        except BlockingIOError:
+            return out
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue                        # the same packet comes in again
+        ip = frame[14:]                     # lo has a 14-byte Ethernet header
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 6:
+            continue
+        ihl = (ip[0] & 15) * 4
+        total = int.from_bytes(ip[2:4], "big")
+        tcp = ip[ihl:]
+        if (int.from_bytes(tcp[0:2], "big"), int.from_bytes(tcp[2:4], "big")) != (sport, dport):
+            continue
+        doff = (tcp[12] >> 4) * 4
+        out.append((tcp[13], total - ihl - doff))
+
+
+@pytest.mark.parametrize("req", [
+    b"GET /f HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /f HTTP/1.0\r\n\r\n",
+    b"GET /f HTTP/1.1\r\n\r\n",                  # 400 (no Host), then close
+])
+def test_last_response_leaves_with_the_fin(tmp_path, req):
+    """A response after which the connection closes goes out in the same
+    segment as the FIN (MSG_MORE, then close()): one packet fewer for both
+    ends. Checked on the wire with a packet socket on lo."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a packet socket")
+    (tmp_path / "f").write_bytes(b"y" * 600)
+    port = free_port()
+    proc = _serve(["--listen", f"127.0.0.1:{port}"], tmp_path, port)
+    cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    try:
+        cap.bind(("lo", 0))
+        cap.setblocking(False)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            cport = s.getsockname()[1]
+            s.sendall(req)
+            got = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 ")
+        segs = _server_segments(cap, port, cport)
+        FIN = 0x01
+        data = [(f, n) for f, n in segs if n > 0]
+        assert data, segs
+        assert data[-1][0] & FIN, f"the last data segment has no FIN: {segs}"
+        assert not [f for f, n in segs if f & FIN and n == 0], f"a bare FIN went out: {segs}"
+    finally:
+        cap.close()
+        _stop(proc)

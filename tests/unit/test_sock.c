@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,6 +174,41 @@ static void test_listen_probe_and_accept(void **state)
     assert_int_equal(sock_probe_free(&local, SOCK_STREAM), 0);
 }
 
+/* What the server engine relies on to skip a setsockopt() per accept:
+ * an accepted socket inherits the listener's TCP_NODELAY and congestion
+ * control. */
+static void test_accepted_inherits_listener_options(void **state)
+{
+    (void)state;
+    addr_t a[1], local;
+    char err[ERR_MAX], cc[32];
+    assert_int_equal(addr_literal("127.0.0.1", 0, AF_INET, 1, a, err, sizeof err), 1);
+    int lfd = sock_listen(&a[0], SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    assert_int_equal(sock_nodelay(lfd), 0);
+    assert_int_equal(sock_set_congestion(lfd, "reno"), 0);
+    assert_int_equal(sock_set_congestion(lfd, "no-such-cc"), -ENOENT);
+    assert_int_equal(sock_local(lfd, &local), 0);
+    int cfd = sock_connect(&local, SOCK_STREAM);
+    assert_true(cfd >= 0);
+    int afd = -1;
+    for (int i = 0; i < 1000 && afd < 0; i++) {
+        afd = sock_accept(lfd, NULL);
+        if (afd < 0)
+            usleep(1000);
+    }
+    assert_true(afd >= 0);
+    int v = 0;
+    socklen_t vl = sizeof v;
+    assert_int_equal(getsockopt(afd, IPPROTO_TCP, TCP_NODELAY, &v, &vl), 0);
+    assert_int_equal(v, 1);
+    assert_int_equal(sock_congestion(afd, cc, sizeof cc), 0);
+    assert_string_equal(cc, "reno");
+    close(afd);
+    close(cfd);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_addr_split_invalid),
         cmocka_unit_test(test_literal_and_format),
         cmocka_unit_test(test_listen_probe_and_accept),
+        cmocka_unit_test(test_accepted_inherits_listener_options),
     };
     return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
 }
