@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/buf.h"
 #include "dns/hostaddr.h"
 #include "http/chunked.h"
@@ -1134,6 +1135,14 @@ static int sink_drain(struct conn *c, client_req_t *r, size_t n)
             continue;
         if (m == -1 && errno == EINVAL && !r->sunk)
             return sink_fall_back(c, r, n) == 0 ? -1 : 1;
+        if (m == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* A sink opened non-blocking by someone else (an inherited
+             * stdout): wait for it, as a blocking write would. */
+            int rc = fs_wait_writable(r->sink_fd);
+            if (rc == 0)
+                continue;
+            errno = -rc;
+        }
         if (m <= 0) {
             char msg[160];
             snprintf(msg, sizeof msg, "write error: %s",

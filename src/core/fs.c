@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -25,12 +26,36 @@ int fs_write_all(int fd, const void *p, size_t n)
         ssize_t w = write(fd, c, n);
         if (w == -1 && errno == EINTR)
             continue;
+        if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = fs_wait_writable(fd);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
         if (w == -1)
             return -errno;
         c += w;
         n -= (size_t)w;
     }
     return 0;
+}
+
+int fs_wait_writable(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    for (;;) {
+        int n = poll(&p, 1, -1);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n == -1)
+            return -errno;
+        if (p.revents & POLLOUT)
+            return 0;
+        if (p.revents & (POLLERR | POLLHUP))
+            return -EPIPE;
+        if (p.revents & POLLNVAL)
+            return -EBADF;
+    }
 }
 
 int fs_pread_all(int fd, void *p, size_t n, off_t off)

@@ -236,6 +236,51 @@ def test_download_to_file_serve(site):
     assert (work / "f3.txt").read_bytes() == b"file number 3\n"
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_nonblocking_stdout_waits_instead_of_failing(site, origin_factory, chunked):
+    """A stdout inherited with O_NONBLOCK (a pipe shared with a process that
+    set it) fills up: `get` waits for the reader, as a blocking write would,
+    and every byte arrives. Content-Length bodies take the splice path,
+    chunked ones the write path."""
+    srv, root, work = site
+    big = (root / "big.bin").read_bytes()
+    if chunked:
+        def route(origin, c, head):
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(big), 100000):
+                piece = big[i:i + 100000]
+                c.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            c.sendall(b"0\r\n\r\n")
+            return True
+        url = origin_factory({"/big": route}).url("/big")
+    else:
+        url = srv.url("/big.bin")
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    e = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    p = subprocess.Popen([PORTICO, "get", "-s", url], cwd=work, env=e, stdout=w,
+                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    os.close(w)
+    try:
+        time.sleep(0.5)                       # let the pipe fill and stay full a while
+        got = bytearray()
+        while True:
+            chunk = os.read(r, 1 << 16)
+            if not chunk:
+                break
+            got += chunk
+        rc = p.wait(timeout=RUN_TIMEOUT)
+    finally:
+        os.close(r)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    assert rc == 0, err
+    assert bytes(got) == big
+
+
 def test_output_file_mode_as_curl(origin_factory, tmp_path):
     """-o makes the file as curl does: mode 0666 less the umask for a new
     file, the existing file's mode when it replaces one (the temporary
