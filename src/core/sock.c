@@ -280,9 +280,14 @@ int sock_listen_group(const addr_t *addrs, int naddrs, int socktype, int groups,
     int n = 0;
     for (int g = 0; g < groups; g++) {
         for (int i = 0; i < naddrs; i++, n++) {
-            int fd = reuseport && g == 0 ? sock_probe_free(&addrs[i], socktype) : 0;
+            addr_t at = addrs[i];
+            /* Port 0: the kernel picks one for the first group; the
+             * others join that port, not a port of their own. */
+            if (g > 0 && addr_port(&at) == 0 && sock_local(fds[i], &at) < 0)
+                at = addrs[i];
+            int fd = reuseport && g == 0 ? sock_probe_free(&at, socktype) : 0;
             if (fd == 0)
-                fd = sock_listen(&addrs[i], socktype, reuseport);
+                fd = sock_listen(&at, socktype, reuseport);
             if (fd < 0) {
                 char a[ADDR_STRLEN];
                 snprintf(err, errlen, "listen on %s: %s", addr_format(&addrs[i], a, sizeof a),

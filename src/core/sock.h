@@ -61,7 +61,9 @@ int sock_probe_free(const addr_t *a, int socktype);
  * worker: fds[g * naddrs + i] is group g's socket for addrs[i]. With
  * `reuseport` every socket has SO_REUSEPORT, and the port is first probed
  * with sock_probe_free() so that a port someone else holds is refused
- * instead of shared. Returns 0, or -1 with "listen on ADDR: reason" in err
+ * instead of shared. An address with port 0 gets one port from the kernel
+ * for the first group, which the other groups join. Returns 0, or -1 with
+ * "listen on ADDR: reason" in err
  * after closing whatever it opened. */
 int sock_listen_group(const addr_t *addrs, int naddrs, int socktype, int groups,
                       int reuseport, int *fds, char *err, size_t errlen);

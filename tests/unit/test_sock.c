@@ -209,6 +209,29 @@ static void test_accepted_inherits_listener_options(void **state)
     close(lfd);
 }
 
+/* Port 0 with several groups: every group listens on the one port the
+ * kernel picked for the first. */
+static void test_listen_group_port_zero_shares_one_port(void **state)
+{
+    (void)state;
+    addr_t a[2], l0, l1;
+    char err[ERR_MAX];
+    assert_int_equal(addr_literal("127.0.0.1", 0, AF_INET, 1, &a[0], err, sizeof err), 1);
+    assert_int_equal(addr_literal("127.0.0.2", 0, AF_INET, 1, &a[1], err, sizeof err), 1);
+    int fds[6];
+    assert_int_equal(sock_listen_group(a, 2, SOCK_STREAM, 3, 1, fds, err, sizeof err), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sock_local(fds[i], &l0), 0);
+        assert_true(addr_port(&l0) != 0);
+        for (int g = 1; g < 3; g++) {
+            assert_int_equal(sock_local(fds[g * 2 + i], &l1), 0);
+            assert_int_equal(addr_port(&l1), addr_port(&l0));
+        }
+    }
+    for (int i = 0; i < 6; i++)
+        close(fds[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_literal_and_format),
         cmocka_unit_test(test_listen_probe_and_accept),
         cmocka_unit_test(test_accepted_inherits_listener_options),
+        cmocka_unit_test(test_listen_group_port_zero_shares_one_port),
     };
     return cmocka_run_group_tests_name("sock", tests, NULL, NULL);
 }
