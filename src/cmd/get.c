@@ -66,7 +66,7 @@ struct get_opts {
     size_t noutputs;
     int head_only, include, verbose, follow, fail, silent, show_error;
     long max_redirs;
-    double max_time, connect_timeout, header_timeout, read_timeout;
+    uint32_t max_time, connect_timeout, header_timeout, read_timeout; /* ms; 0: none/default */
     const char *proxy;         /* NULL: from the environment */
     const char *noproxy;
     int resume;
@@ -927,7 +927,7 @@ static void on_deadline(ptimer_t *t, void *arg)
     if (x->req != NULL)
         client_req_cancel(x->req);
     x->req = NULL;
-    gerr(x, "%s: operation timed out after %.0f ms", x->url, x->o->max_time * 1000);
+    gerr(x, "%s: operation timed out after %u ms", x->url, (unsigned)x->o->max_time);
     xfer_finish(x, EX_TIMEOUT);
 }
 
@@ -1150,7 +1150,7 @@ static int xfer_run(struct xfer *x, const char *url, const char *out_name)
         return x->exit_code;
     }
     if (o->max_time > 0)
-        loop_timer_set(x->loop, &x->deadline, (uint64_t)(o->max_time * 1000));
+        loop_timer_set(x->loop, &x->deadline, o->max_time);
     xfer_request(x);
     if (!x->done)
         loop_run(x->loop);
@@ -1259,15 +1259,12 @@ static int add_data(struct get_opts *o, const char *arg, int binary)
     return 0;
 }
 
-static int parse_secs(const char *s, double *out)
+/* "0", "0.0": a zero that turns a limit off. */
+static int is_zero(const char *s)
 {
     char *end;
-    errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || v < 0 || v > 1e6)
-        return -1;
-    *out = v;
-    return 0;
+    return end != s && *end == '\0' && v == 0.0 && s[0] != '-';
 }
 
 static int parse_header(struct get_opts *o, const char *arg)
@@ -1387,7 +1384,9 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
         case 's': o->silent = 1; break;
         case 'S': o->show_error = 1; break;
         case 'm':
-            if (parse_secs(optarg, &o->max_time) != 0) {
+            if (is_zero(optarg))
+                o->max_time = 0; /* no limit, as for curl */
+            else if (cmd_parse_secs(optarg, &o->max_time) != 0) {
                 cmd_error("get", "bad --max-time '%s' (seconds)", optarg);
                 return -1;
             }
@@ -1395,9 +1394,9 @@ static int parse_opts(int argc, char **argv, struct get_opts *o)
         case OPT_CONNECT_TIMEOUT:
         case OPT_HEADER_TIMEOUT:
         case OPT_READ_TIMEOUT: {
-            double *d = c == OPT_CONNECT_TIMEOUT ? &o->connect_timeout
-                      : c == OPT_HEADER_TIMEOUT ? &o->header_timeout : &o->read_timeout;
-            if (parse_secs(optarg, d) != 0 || *d <= 0) {
+            uint32_t *d = c == OPT_CONNECT_TIMEOUT ? &o->connect_timeout
+                        : c == OPT_HEADER_TIMEOUT ? &o->header_timeout : &o->read_timeout;
+            if (cmd_parse_secs(optarg, d) != 0) {
                 cmd_error("get", "bad --%s '%s' (seconds)",
                           c == OPT_CONNECT_TIMEOUT ? "connect-timeout"
                           : c == OPT_HEADER_TIMEOUT ? "header-timeout" : "read-timeout", optarg);
@@ -1471,11 +1470,11 @@ int cmd_get(int argc, char **argv)
     client_opts_default(&co);
     co.dns = &dns;
     if (o->connect_timeout > 0)
-        co.connect_timeout_ms = (uint32_t)(o->connect_timeout * 1000);
+        co.connect_timeout_ms = o->connect_timeout;
     if (o->header_timeout > 0)
-        co.header_timeout_ms = (uint32_t)(o->header_timeout * 1000);
+        co.header_timeout_ms = o->header_timeout;
     if (o->read_timeout > 0)
-        co.read_timeout_ms = (uint32_t)(o->read_timeout * 1000);
+        co.read_timeout_ms = o->read_timeout;
     client_pool_t *pool = loop ? client_pool_new(loop, &co) : NULL;
     if (pool == NULL) {
         cmd_error("get", "out of memory");

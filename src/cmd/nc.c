@@ -35,9 +35,9 @@
 struct nc_opts {
     int listen, keep, udp, echo, verbose;
     int family;
-    int timeout_ms;      /* -w: connect and idle timeout, 0 = none */
+    uint32_t timeout_ms; /* -w: connect and idle timeout, 0 = none */
     int workers;
-    int shutdown_ms;
+    uint32_t shutdown_ms;
     const char *host;    /* NULL: every address (listen only) */
     uint16_t port;
 };
@@ -84,19 +84,6 @@ static void nc_usage(FILE *out)
             NC_UDP_LINGER_MS / 1000, SHUTDOWN_TIMEOUT_MS / 1000);
 }
 
-/* Parses SECS: a positive decimal number with up to 3 decimals. */
-static int parse_secs(const char *s, int *ms)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !(v > 0) || v > 86400.0 * 365)
-        return -EINVAL;
-    *ms = (int)(v * 1000.0 + 0.5);
-    if (*ms == 0)
-        *ms = 1;
-    return 0;
-}
 
 static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
 {
@@ -130,13 +117,13 @@ static int parse_args(struct nc_opts *o, int argc, char **argv, int *done)
         case '6': o->family = AF_INET6; break;
         case OPT_ECHO: o->echo = 1; break;
         case 'w':
-            if (parse_secs(optarg, &o->timeout_ms) < 0) {
+            if (cmd_parse_secs(optarg, &o->timeout_ms) < 0) {
                 cmd_error("nc", "invalid timeout '%s': expected seconds > 0", optarg);
                 return -1;
             }
             break;
         case OPT_SHUTDOWN:
-            if (parse_secs(optarg, &o->shutdown_ms) < 0) {
+            if (cmd_parse_secs(optarg, &o->shutdown_ms) < 0) {
                 cmd_error("nc", "invalid shutdown timeout '%s': expected seconds > 0", optarg);
                 return -1;
             }
@@ -494,7 +481,7 @@ static void on_relay_idle(ptimer_t *t, void *arg)
 {
     (void)t;
     struct relay *r = arg;
-    verbose(r->nc, "idle for %d ms: closing", r->nc->o.timeout_ms);
+    verbose(r->nc, "idle for %u ms: closing", (unsigned)r->nc->o.timeout_ms);
     relay_finish(r, 0);
 }
 

@@ -590,6 +590,32 @@ def test_never_answers(origin_factory, tmp_path):
     assert "no response head within 500 ms" in err
 
 
+@pytest.mark.parametrize("args,message", [
+    (["--max-time", "-1"], "bad --max-time '-1' (seconds)"),
+    (["--max-time", "soon"], "bad --max-time 'soon' (seconds)"),
+    (["--max-time", "2592001"], "bad --max-time '2592001' (seconds)"),   # over 30 days
+    (["--connect-timeout", "0"], "bad --connect-timeout '0' (seconds)"),
+    (["--read-timeout", "1x"], "bad --read-timeout '1x' (seconds)"),
+    (["--header-timeout", ""], "bad --header-timeout '' (seconds)"),
+])
+def test_bad_seconds(tmp_path, args, message):
+    rc, out, err = get([*args, "http://127.0.0.1:9/"], tmp_path)
+    assert rc == 2
+    assert err == f"portico get: {message}\n"
+
+
+def test_max_time_zero_is_no_limit(origin_factory, tmp_path):
+    """As for curl, --max-time 0 turns the limit off (the slow answer ends)."""
+    def route(origin, c, head):
+        time.sleep(1.2)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n")
+        return True
+    o = origin_factory({"/s": route})
+    rc, out, err = get(["--max-time", "0", o.url("/s")], tmp_path)
+    assert rc == 0, err
+    assert out == b"ok\n"
+
+
 def ipv6_loopback():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
