@@ -118,29 +118,24 @@ def bbr_netns():
         subprocess.run(["ip", "netns", "del", ns], timeout=10)
 
 
-def test_auto_moves_loopback_listeners_off_bbr(tmp_path, bbr_netns):
+def _listener_cc(tmp_path, netns, listen, *extra):
     port = free_port()
-    proc = _serve(["--listen", f"127.0.0.1:{port}"], tmp_path, port, bbr_netns)
+    proc = _serve(["--listen", f"{listen}:{port}", *extra], tmp_path, port, netns)
     try:
-        names, out = _ss_cc(port, True, bbr_netns)
-        assert names == ["cubic"], out
+        return _ss_cc(port, True, netns)
     finally:
         _stop(proc)
+
+
+def test_auto_moves_loopback_listeners_off_bbr(tmp_path, bbr_netns):
+    names, out = _listener_cc(tmp_path, bbr_netns, "127.0.0.1")
+    assert names == ["cubic"], out
     # A wildcard listener takes clients from anywhere: the system's choice stays.
-    proc = _serve(["--listen", f"0.0.0.0:{port}"], tmp_path, port, bbr_netns)
-    try:
-        names, out = _ss_cc(port, True, bbr_netns)
-        assert names == ["bbr"], out
-    finally:
-        _stop(proc)
+    names, out = _listener_cc(tmp_path, bbr_netns, "0.0.0.0")
+    assert names == ["bbr"], out
     # A name given explicitly wins over auto, on loopback too.
-    proc = _serve(["--listen", f"127.0.0.1:{port}", "--tcp-congestion", "bbr"], tmp_path, port,
-                  bbr_netns)
-    try:
-        names, out = _ss_cc(port, True, bbr_netns)
-        assert names == ["bbr"], out
-    finally:
-        _stop(proc)
+    names, out = _listener_cc(tmp_path, bbr_netns, "127.0.0.1", "--tcp-congestion", "bbr")
+    assert names == ["bbr"], out
 
 
 # ------------------------------------------------ the FIN rides with the data
