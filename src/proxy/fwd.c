@@ -7,6 +7,7 @@
 #include "http/cachectl.h"
 #include "http/cond.h"
 #include "http/date.h"
+#include "http/limits.h"
 #include "http/status.h"
 #include "proxy/collapse.h"
 #include "proxy/hop.h"
@@ -35,7 +36,21 @@ struct fwd {
     http_field_t *ufields;     /* the fields to send upstream */
     size_t nufields;
     http_cc_t req_cc;
-    buf_t body;                /* the request body, read whole */
+    /* The request body: held whole while it fits in PROXY_BODY_BUFFER
+     * (sent with Content-Length, and can be sent again on a new
+     * connection); a longer one streams (body_stream), and `body` then
+     * holds only bytes taken from the client that the upstream's queue had
+     * no room for yet (at most one engine slice: the engine is paused). */
+    buf_t body;
+    int body_reading;          /* the engine reads the body (before on_end) */
+    int body_stream;           /* the upstream request has CLIENT_BODY_STREAM */
+    int body_done;             /* the client's body is complete */
+    int body_paused;           /* on_data said HS_BODY_PAUSE */
+    int64_t body_len;          /* the client's Content-Length, -1 chunked */
+    int in_engine;             /* inside the engine's body callbacks */
+    int late_status;           /* a failure answer_late owes the client */
+    char late_why[400];
+    loop_defer_t dlate;
     int head_only;
     /* Cache. */
     int cache;                 /* GET or HEAD with a store */
@@ -97,6 +112,20 @@ static void fwd_resume(struct fwd *f)
     hs_resume(r);
     if (gone || !streaming)
         f->r = NULL;
+}
+
+/* The upstream answered (or failed) while the client's body is still being
+ * read: stop reading it, so that the answer can go now (the engine holds
+ * the request, and closes the connection after the answer). */
+static void body_stop(struct fwd *f)
+{
+    if (!f->body_reading)
+        return;
+    f->body_reading = 0;
+    f->body_paused = 0;
+    buf_reset(&f->body);
+    if (f->r != NULL)
+        hs_body_stop(f->r);
 }
 
 static int64_t cc_ext(const http_field_t *f, size_t n, const char *name)
@@ -264,6 +293,7 @@ static void persist(struct pworker *pw, pstore_obj_t *o)
 /* ------------------------------------------------------------ upstream */
 
 static void start_upstream(struct fwd *f);
+static void body_stop(struct fwd *f);
 
 static int up_is_timeout(enum client_err e)
 {
@@ -420,6 +450,7 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     const struct proxy_config *pc = f->pw->pc;
     time_t now = time(NULL);
     f->headed = 1;
+    body_stop(f); /* an early answer: the rest of the request body is not sent */
 
     if (f->stale != NULL && res->status == 304) {
         pstore_obj_t *o = merge_304(f, res, now);
@@ -532,24 +563,59 @@ static void up_end(client_req_t *up, void *arg)
     fwd_finish(f);
 }
 
+/* Answers a failure (f->late_status, f->late_why) once the engine's body
+ * callbacks have returned: the client engine may report a failed send from
+ * inside client_req_write(), which runs inside the server engine's on_data
+ * or on_end, where the request cannot be answered and resumed. */
+static void answer_late(void *arg)
+{
+    struct fwd *f = arg;
+    if (f->r != NULL) {
+        body_stop(f);
+        proxy_answer_text(f->r, f->late_status, f->late_why);
+        fwd_resume(f);
+    }
+    f->r = NULL;
+    fwd_finish(f);
+}
+
+static void fail_late(struct fwd *f, int status, const char *why)
+{
+    f->late_status = status;
+    snprintf(f->late_why, sizeof f->late_why, "%s", why);
+    f->up = NULL;
+    loop_defer(f->pw->loop, &f->dlate, answer_late, f);
+}
+
 static void up_error(client_req_t *up, enum client_err err, const char *msg, void *arg)
 {
-    (void)up;
     struct fwd *f = arg;
+    client_conn_info_t ci;
+    client_req_info(up, &ci);
     log_info("proxy: upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
-    if (f->r != NULL && !f->headed) {
-        if (stale_if_error_ok(f, time(NULL))) {
-            serve_stale(f, "STALE");
-        } else {
-            int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
-            char why[400];
-            if (err == CLIENT_E_FORBIDDEN)
-                snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
-                         (unsigned)f->port);
-            else
-                snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
-            proxy_answer_text(f->r, st, why);
+    if (f->r != NULL && !f->headed && stale_if_error_ok(f, time(NULL))) {
+        serve_stale(f, "STALE");
+        fwd_resume(f);
+    } else if (f->r != NULL && !f->headed) {
+        int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
+        char why[sizeof f->late_why];
+        if (err == CLIENT_E_FORBIDDEN)
+            snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
+                     (unsigned)f->port);
+        else if (f->body_stream && ci.reused && !up_is_timeout(err))
+            /* Streamed bodies are never sent twice (what went out is
+             * gone): said exactly, as the client may send it again. */
+            snprintf(why, sizeof why,
+                     "upstream %s:%u: %s (on a kept-alive connection; the request body was streamed "
+                     "and cannot be sent again)", f->host, (unsigned)f->port, msg);
+        else
+            snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
+        if (f->in_engine) {
+            fail_late(f, st, why);
+            return;
         }
+        body_stop(f);
+        proxy_answer_text(f->r, st, why);
         fwd_resume(f);
     } else if (f->r != NULL) {
         hs_stream_abort(f->r);
@@ -558,8 +624,11 @@ static void up_error(client_req_t *up, enum client_err err, const char *msg, voi
     fwd_finish(f);
 }
 
+static void up_drain(client_req_t *up, void *arg);
+
 static const client_cbs_t up_cbs = {
     .on_head = up_head, .on_data = up_data, .on_end = up_end, .on_error = up_error,
+    .on_drain = up_drain,
 };
 
 static void stream_drain(hs_req_t *r, void *ctx)
@@ -586,7 +655,8 @@ static void stream_abort(hs_req_t *r, void *ctx)
 
 static const struct hs_stream_ops stream_ops = { stream_drain, stream_abort };
 
-static void start_upstream(struct fwd *f)
+/* Starts the upstream request (f->up). Returns 0 or -errno. */
+static int up_begin(struct fwd *f)
 {
     struct pworker *pw = f->pw;
     http_field_t *fields = f->ufields;
@@ -611,15 +681,28 @@ static void start_upstream(struct fwd *f)
     client_req_opts_t o = {
         .host = slice_cstr(f->host), .port = f->port, .method = f->method, .target = f->target,
         .fields = fields, .nfields = n,
-        .body = f->body.len ? CLIENT_BODY_DATA : CLIENT_BODY_NONE,
-        .body_data = buf_head(&f->body), .body_len = (int64_t)f->body.len,
+        .body = f->body_stream ? CLIENT_BODY_STREAM : f->body.len ? CLIENT_BODY_DATA : CLIENT_BODY_NONE,
+        .body_data = buf_head(&f->body), .body_len = f->body_stream ? f->body_len : (int64_t)f->body.len,
     };
     f->req_time = time(NULL);
     int rc = client_request(pw->pool, &o, &up_cbs, f, &f->up);
     free(with); /* the engine copies the head when it starts */
+    if (rc < 0)
+        f->up = NULL;
+    return rc;
+}
+
+static const char *begin_error(int rc)
+{
+    return rc == -EINVAL ? "the request cannot be sent upstream" : "out of memory";
+}
+
+static void start_upstream(struct fwd *f)
+{
+    int rc = up_begin(f);
     if (rc < 0) {
         if (f->r != NULL) {
-            proxy_answer_text(f->r, 502, rc == -EINVAL ? "the request cannot be sent upstream" : "out of memory");
+            proxy_answer_text(f->r, 502, begin_error(rc));
             fwd_resume(f);
         }
         f->r = NULL;
@@ -709,11 +792,82 @@ static void collapse_wake(loop_t *l, void *arg)
 
 static void body_end(hs_req_t *r, void *ctx, int status);
 
+/* Moves what `body` holds into the upstream's queue. Returns 1 when all of
+ * it went, 0 when the queue is full (on_drain comes), -1 when the upstream
+ * request is over. */
+static int body_flush(struct fwd *f)
+{
+    if (f->body.len == 0)
+        return 1;
+    int rc = client_req_write(f->up, buf_head(&f->body), f->body.len);
+    if (rc == -ENOBUFS)
+        return 0;
+    if (rc < 0)
+        return -1;
+    buf_reset(&f->body);
+    return 1;
+}
+
+/* Client body bytes: held while the whole body may fit in
+ * PROXY_BODY_BUFFER; past that the upstream request starts with a streamed
+ * body, and the engine is paused whenever the upstream's queue is full
+ * (backpressure: memory stays at one queue, whatever the body's size). */
+static int body_take(struct fwd *f, const char *p, size_t n)
+{
+    if (f->up == NULL && !f->body_stream && f->late_status == 0) {
+        if (f->body.len + n <= PROXY_BODY_BUFFER)
+            return buf_append(&f->body, p, n) < 0 ? 500 : 0;
+        f->body_stream = 1;
+        int rc = up_begin(f);
+        if (rc < 0) {
+            fail_late(f, 502, begin_error(rc));
+            return HS_BODY_PAUSE;
+        }
+    }
+    if (f->up == NULL)
+        return HS_BODY_PAUSE; /* failed: answer_late stops the body */
+    int rc = body_flush(f);
+    if (rc == 1 && client_req_write(f->up, p, n) == 0)
+        return 0;
+    if (f->up == NULL)
+        return HS_BODY_PAUSE; /* the write failed: answer_late comes */
+    if (rc < 0)
+        return 0;
+    if (buf_append(&f->body, p, n) < 0)
+        return 500;
+    f->body_paused = 1;
+    return HS_BODY_PAUSE;
+}
+
 static int body_data(hs_req_t *r, void *ctx, const char *p, size_t n)
 {
     (void)r;
     struct fwd *f = ctx;
-    return buf_append(&f->body, p, n) < 0 ? 413 : 0;
+    f->in_engine = 1;
+    int st = body_take(f, p, n);
+    f->in_engine = 0;
+    return st;
+}
+
+/* The upstream's queue has room for more of a streamed body. */
+static void up_drain(client_req_t *up, void *arg)
+{
+    (void)up;
+    struct fwd *f = arg;
+    if (!f->body_stream || f->up == NULL)
+        return;
+    int rc = body_flush(f);
+    if (rc != 1)
+        return;
+    if (f->body_done) {
+        if (client_req_finish(f->up) == 0)
+            f->body_done = 2; /* finished */
+        return;
+    }
+    if (f->body_paused && f->body_reading && f->r != NULL) {
+        f->body_paused = 0;
+        hs_body_resume(f->r);
+    }
 }
 
 static const struct hs_body_ops body_ops = { body_data, body_end };
@@ -721,13 +875,37 @@ static const struct hs_body_ops body_ops = { body_data, body_end };
 static void body_end(hs_req_t *r, void *ctx, int status)
 {
     struct fwd *f = ctx;
-    if (status != 0) { /* refused or the client left: the engine answers */
-        (void)r;
-        fwd_free(f);
+    f->body_reading = 0;
+    if (status != 0 && f->dlate.queued) {
+        f->r = NULL; /* answer_late has nobody to answer; it frees f */
+        return;
+    }
+    if (status != 0) {
+        /* Refused (413 past --max-body, 408 a stalled client, 400 bad
+         * chunking) or the client left: the engine answers. A streamed
+         * upstream request is cut (its connection closed mid-body). */
+        if (f->up != NULL)
+            client_req_cancel(f->up);
+        f->up = NULL;
+        f->r = NULL;
+        fwd_finish(f);
         return;
     }
     hs_hold(r);
-    start_upstream(f);
+    if (f->up == NULL && !f->body_stream) { /* the whole body is in hand: Content-Length */
+        int rc = up_begin(f);
+        if (rc < 0)
+            fail_late(f, 502, begin_error(rc));
+        return;
+    }
+    if (f->up == NULL)
+        return; /* failed: answer_late answers */
+    f->body_done = 1;
+    f->in_engine = 1;
+    if (f->body.len == 0 && client_req_finish(f->up) == 0)
+        f->body_done = 2;
+    f->in_engine = 0;
+    /* else up_drain finishes it once the rest went */
 }
 
 /* Copies what the request's slices hold into one allocation. */
@@ -908,13 +1086,15 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
     f->port = port;
     f->mid = q->method_id;
     f->head_only = q->method_id == HTTP_M_HEAD;
-    buf_init(&f->body, pc->max_body);
+    buf_init(&f->body, PROXY_BODY_BUFFER + HTTP_CEIL_MAX_HEAD + 1); /* + one engine slice */
     http_cc_from_fields(&f->req_cc, f->cfields, f->ncfields);
     if (http_cache_pragma_no_cache(f->cfields, f->ncfields))
         f->req_cc.flags |= HTTP_CC_NO_CACHE;
     f->cache = pc->store != NULL && (f->mid == HTTP_M_GET || f->mid == HTTP_M_HEAD);
 
     if (q->content_length > 0 || q->chunked) {
+        f->body_reading = 1;
+        f->body_len = q->chunked ? -1 : q->content_length;
         hs_read_body(r, &body_ops, f);
         return;
     }
@@ -941,10 +1121,11 @@ void fwd_stop_all(struct pworker *pw)
 {
     pw->stopping = 1;
     for (struct fwd *f = pw->active; f != NULL; f = f->next) {
-        if (f->up == NULL || f->dfree.queued)
+        if (f->up == NULL || f->dfree.queued || f->dlate.queued)
             continue; /* waiting for a leader, or already ending */
         client_req_cancel(f->up);
         f->up = NULL;
+        body_stop(f);
         if (f->r != NULL && !f->headed) {
             proxy_answer_text(f->r, 503, "the proxy is stopping");
             fwd_resume(f);
