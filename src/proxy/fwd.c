@@ -10,6 +10,7 @@
 #include "http/limits.h"
 #include "http/status.h"
 #include "proxy/collapse.h"
+#include "proxy/fill.h"
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 #include "proxy/pworker.h"
@@ -62,6 +63,15 @@ struct fwd {
     int64_t content_length;
     time_t req_time;
     int headed;
+    /* Collapsing with streaming (fill.h): the leader publishes the fill
+     * its response is stored through; a waiter reads the body from it as
+     * it arrives. */
+    pfill_t *fill;             /* a reference */
+    int fill_leader;
+    int fill_parked;           /* fw is in the fill's parked list, or its wake is posted */
+    int fill_wrc;              /* hs_stream_write's answer inside pfill_read */
+    uint64_t fill_off;
+    struct pfill_waiter fw;
     struct fwd *prev, *next;   /* pw->active */
     loop_defer_t dfree;
 };
@@ -81,6 +91,7 @@ static void fwd_free(void *arg)
         f->next->prev = f->prev;
     pstore_obj_release(f->stale);
     pstore_obj_release(f->obj);
+    pfill_release(f->fill);
     buf_dispose(&f->body);
     free(f->mem);
     free(f);
@@ -97,6 +108,8 @@ static void fwd_collapse_done(struct fwd *f)
 
 static void fwd_finish(struct fwd *f)
 {
+    if (f->fill_leader)
+        pfill_end(f->fill, 0); /* a no-op after a complete body */
     fwd_collapse_done(f);
     f->up = NULL;
     loop_defer(f->pw->loop, &f->dfree, fwd_free, f);
@@ -226,10 +239,12 @@ static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, in
     serve_obj_as(r, o, xcache, age, via_name, 0);
 }
 
-static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
-                         const char *via_name, int not_modified)
+/* The head of an answer from a stored object (status, the stored fields,
+ * Date, Via, Age, X-Cache), without the framing. */
+static void obj_head(hs_req_t *r, const pstore_obj_t *o, int status, const char *xcache, int64_t age,
+                     const char *via_name)
 {
-    hs_resp_start_relay(r, not_modified ? 304 : o->status);
+    hs_resp_start_relay(r, status);
     int has_date = 0;
     for (size_t i = 0; i < o->nfields; i++) {
         const http_field_t *fl = &o->fields[i];
@@ -266,6 +281,12 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } while (n);
     hs_resp_field(r, "Age", a + k, sizeof a - (size_t)k);
     hs_resp_field_str(r, "X-Cache", xcache);
+}
+
+static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
+                         const char *via_name, int not_modified)
+{
+    obj_head(r, o, not_modified ? 304 : o->status, xcache, age, via_name);
     if (not_modified || o->status == 204 || o->status == 304 || o->status < 200) {
         hs_resp_empty(r);
     } else if (o->body_len <= PROXY_COPY_BODY_MAX || r->conn == NULL) {
@@ -293,6 +314,7 @@ static void persist(struct pworker *pw, pstore_obj_t *o)
 /* ------------------------------------------------------------ upstream */
 
 static void start_upstream(struct fwd *f);
+static void fill_pump(struct fwd *f);
 static void body_stop(struct fwd *f);
 
 static int up_is_timeout(enum client_err e)
@@ -493,6 +515,14 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
         log_debug("proxy: not storing %.*s: %s", (int)f->key.len, f->key.p, head_ok ? why : "head too large");
     }
     f->content_length = res->chunked ? -1 : res->content_length;
+    if (f->leader && f->obj != NULL && f->content_length >= 0 && f->content_length > 0) {
+        /* Waiters stream the body from here as it arrives. */
+        f->fill = pfill_new(f->obj, (uint64_t)f->content_length);
+        if (f->fill != NULL) {
+            f->fill_leader = 1;
+            collapse_publish(pc->collapse, f->key, f->fill);
+        }
+    }
 
     if (f->r == NULL) { /* a background refresh, or the client left */
         buf_dispose(&h);
@@ -528,7 +558,8 @@ static int up_data(client_req_t *up, slice_t d, void *arg)
 {
     (void)up;
     struct fwd *f = arg;
-    if (f->obj != NULL && pstore_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object) < 0) {
+    if (f->obj != NULL && (f->fill_leader ? pfill_append(f->fill, d.p, d.len, f->pw->pc->max_object)
+                                          : pstore_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object)) < 0) {
         pstore_obj_release(f->obj);
         f->obj = NULL;
     }
@@ -556,6 +587,8 @@ static void up_end(client_req_t *up, void *arg)
     if (f->obj != NULL && (f->content_length < 0 || f->obj->body_len == (uint64_t)f->content_length)) {
         if (pstore_put(f->pw->pc->store, f->obj) == 0)
             persist(f->pw, f->obj);
+        if (f->fill_leader)
+            pfill_end(f->fill, 1);
     }
     if (f->r != NULL && f->r->streaming)
         hs_stream_end(f->r);
@@ -637,6 +670,8 @@ static void stream_drain(hs_req_t *r, void *ctx)
     struct fwd *f = ctx;
     if (f->up != NULL)
         client_req_resume(f->up);
+    else if (f->fill != NULL && !f->fill_leader)
+        fill_pump(f);
 }
 
 static void stream_abort(hs_req_t *r, void *ctx)
@@ -644,7 +679,13 @@ static void stream_abort(hs_req_t *r, void *ctx)
     (void)r;
     struct fwd *f = ctx;
     f->r = NULL;
-    if (f->obj == NULL && f->up != NULL) {
+    if (f->fill != NULL && !f->fill_leader) {
+        /* A waiter reading the fill: a wake still posted frees it then. */
+        if (!f->fill_parked || pfill_unpark(f->fill, &f->fw)) {
+            f->fill_parked = 0;
+            fwd_finish(f);
+        }
+    } else if (f->obj == NULL && f->up != NULL) {
         /* Nothing to finish for the cache: stop the upstream too. */
         client_req_cancel(f->up);
         fwd_finish(f);
@@ -654,6 +695,79 @@ static void stream_abort(hs_req_t *r, void *ctx)
 }
 
 static const struct hs_stream_ops stream_ops = { stream_drain, stream_abort };
+
+/* ------------------------------------------------------------ waiters */
+
+static void fill_out(void *ctx, const char *p, size_t n)
+{
+    struct fwd *f = ctx;
+    f->fill_wrc = hs_stream_write(f->r, p, n);
+}
+
+static void fill_wake(loop_t *l, void *arg)
+{
+    (void)l;
+    struct fwd *f = arg;
+    f->fill_parked = 0;
+    if (f->r == NULL)
+        fwd_finish(f); /* the client left while parked */
+    else
+        fill_pump(f);
+}
+
+/* Copies what the fill holds past our offset into the client's queue,
+ * until the queue is full (on_drain comes back here), the fill has no
+ * more yet (parked: fill_wake comes), or the body is over. */
+static void fill_pump(struct fwd *f)
+{
+    for (;;) {
+        f->fill_wrc = 0;
+        f->fw.loop = f->pw->loop;
+        f->fw.wake = fill_wake;
+        f->fw.arg = f;
+        int st = pfill_read(f->fill, &f->fill_off, PROXY_FILL_SLICE, fill_out, f, &f->fw);
+        if (st == PFILL_PARKED) {
+            f->fill_parked = 1;
+            return;
+        }
+        if (st == PFILL_DATA && f->fill_wrc == 0)
+            continue;
+        if (st == PFILL_DATA && f->fill_wrc == 1)
+            return;
+        if (st == PFILL_END)
+            hs_stream_end(f->r);
+        else
+            hs_stream_abort(f->r); /* the leader's upstream failed: cut, as its own client is */
+        f->r = NULL;
+        fwd_finish(f);
+        return;
+    }
+}
+
+/* A waiter got the leader's fill: answers from it as it arrives, unless
+ * the stored variant is not this request's (Vary): then it goes alone. */
+static void fill_start(struct fwd *f)
+{
+    const pstore_obj_t *o = pfill_obj(f->fill);
+    if (o->vary[0] != '\0') {
+        char vk[PROXY_MAX_SECONDARY_KEY];
+        int n = hop_vary_key(vk, sizeof vk, slice_cstr(o->vary), f->cfields, f->ncfields);
+        if (n < 0 || strcmp(vk, o->vkey) != 0) {
+            pfill_release(f->fill);
+            f->fill = NULL;
+            start_upstream(f);
+            return;
+        }
+    }
+    obj_head(f->r, o, o->status, "HIT", 0, f->pw->pc->via_name);
+    hs_resp_stream(f->r, (int64_t)pfill_total(f->fill), &stream_ops, f);
+    fwd_resume(f);
+    if (f->r == NULL) { /* gone, or no body to send (HEAD) */
+        fwd_finish(f);
+        return;
+    }
+    fill_pump(f);
+}
 
 /* Starts the upstream request (f->up). Returns 0 or -errno. */
 static int up_begin(struct fwd *f)
@@ -753,9 +867,11 @@ static int try_cache(struct fwd *f)
         return 1;
     }
     if (f->mid == HTTP_M_GET && !f->waited && pc->collapse != NULL) {
-        int j = collapse_join(pc->collapse, f->key, f->pw->loop, collapse_wake, f);
+        int j = collapse_join(pc->collapse, f->key, f->pw->loop, collapse_wake, f, &f->fill);
         if (j == 1)
             f->leader = 1;
+        else if (j == 2)
+            return 4; /* the leader's response is arriving: fill_start */
         else if (j == 0)
             return 3; /* waits: collapse_wake goes on */
     }
@@ -777,6 +893,10 @@ static void collapse_wake(loop_t *l, void *arg)
         hs_resume(f->r);
         f->r = NULL;
         fwd_free(f);
+        return;
+    }
+    if (f->fill != NULL) { /* the leader's response is arriving */
+        fill_start(f);
         return;
     }
     int rc = try_cache(f);
@@ -1110,6 +1230,11 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
         }
         if (rc == 3) {
             hs_hold(r);
+            return;
+        }
+        if (rc == 4) {
+            hs_hold(r);
+            fill_start(f);
             return;
         }
     }

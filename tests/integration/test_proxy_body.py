@@ -13,6 +13,23 @@ from conftest import free_port, wait_bound
 from proxy_helpers import start_proxy
 
 
+@pytest.fixture
+def spawn(spawn):
+    """conftest's spawn, and at the end no sanitizer report on any stderr
+    (make test SAN=1 runs these against the ASan+UBSan build)."""
+    procs = []
+
+    def start(args, **kw):
+        p = spawn(args, **kw)
+        procs.append(p)
+        return p
+
+    yield start
+    time.sleep(0.2)
+    for p in procs:
+        assert b"Sanitizer" not in p.err and b"runtime error:" not in p.err, p.err[-2000:]
+
+
 class RawOrigin:
     """A loopback origin that runs handle(conn, head, rest) per connection
     in a thread and keeps what the handler records in .got."""
@@ -348,3 +365,66 @@ def test_upstream_answering_early_is_relayed(spawn):
     assert res.startswith(b"HTTP/1.1 413") and res.endswith(b"too big\n"), res[:200]
     assert sent < 512 << 20
     o.close()
+
+
+# ------------------------------------------------------------- collapsing
+
+@pytest.mark.deadline(60)
+def test_collapsed_waiters_stream_while_the_origin_sends(spawn):
+    """A slow, large, storable response: waiters collapsed behind the
+    leader get their first body bytes while the origin is still sending,
+    not after it finished; all get the whole body; the origin sees one
+    request."""
+    total = 2 << 20
+    body = b"".join(pattern_block(i, 1 << 18) for i in range(total >> 18))
+    marks = {}
+
+    def slow(c, head, rest):
+        marks["head"] = time.monotonic()
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nCache-Control: max-age=60\r\n\r\n" % total)
+        c.sendall(body[:65536])
+        time.sleep(4)
+        marks["rest"] = time.monotonic()  # before this, only 64 KiB were out
+        c.sendall(body[65536:])
+        return {"path": head.split(b" ")[1]}
+
+    o = RawOrigin(slow)
+    _, pp = start_proxy(spawn, "--workers", "2")
+    url = f"http://127.0.0.1:{o.port}/slow"
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        with socket.create_connection(("127.0.0.1", pp), timeout=30) as s:
+            s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            buf = b""
+            first = None
+            while True:
+                d = s.recv(1 << 20)
+                if not d:
+                    break
+                buf += d
+                if first is None and b"\r\n\r\n" in buf and len(buf.partition(b"\r\n\r\n")[2]) > 0:
+                    first = time.monotonic()
+        with lock:
+            results.append((first, buf))
+
+    leader = threading.Thread(target=one)
+    leader.start()
+    deadline = time.monotonic() + 10
+    while "head" not in marks and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)
+    waiters = [threading.Thread(target=one) for _ in range(10)]
+    for t in waiters:
+        t.start()
+    for t in [leader] + waiters:
+        t.join(30)
+    o.close()
+    assert len(o.got) == 1
+    assert len(results) == 11
+    for first, buf in results:
+        head, _, got = buf.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and got == body
+        # Generous: the origin paused 4 s before its rest.
+        assert first is not None and first < marks["rest"], (first, marks)
