@@ -427,6 +427,13 @@ int cmd_proxy(int argc, char **argv)
     }
     loop_block_signals();
     rc = hs_run(&o.hs, &proxy_handler, &o.pc);
+    if (store != NULL) {
+        struct pstore_stats st;
+        pstore_stats(store, &st);
+        log_info("proxy: cache at exit: %llu objects, %llu bytes of %llu (--cache-mem), %llu evicted",
+                 (unsigned long long)st.objects, (unsigned long long)st.bytes,
+                 (unsigned long long)o.cache_mem, (unsigned long long)st.evicted);
+    }
     tpool_free(tp);
     auth_free(auth);
     collapse_free(o.pc.collapse);

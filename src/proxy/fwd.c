@@ -294,7 +294,9 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } else {
         /* Sent from the object itself: it lives until the engine is done. */
         pstore_obj_ref((pstore_obj_t *)o);
-        int bfd = pstore_obj_body_fd((pstore_obj_t *)o); /* sendfile: no copy of the pages */
+        const struct pworker *pw = hs_handler_ctx(r);
+        /* sendfile: no copy of the pages; the file counts against --cache-mem */
+        int bfd = pstore_obj_body_fd(pw->pc->store, (pstore_obj_t *)o);
         if (bfd >= 0)
             hs_resp_file_ref(r, bfd, 0, o->body_len, release_obj, (void *)o);
         else
@@ -465,6 +467,14 @@ static void invalidate(struct fwd *f, const http_response_t *res)
         persist(f->pw, NULL);
 }
 
+/* The largest body worth collecting: --max-object, and no more than the
+ * store can take (a shard's share of --cache-mem). */
+static uint64_t obj_max(const struct proxy_config *pc)
+{
+    uint64_t m = pstore_max_body(pc->store);
+    return pc->max_object < m ? pc->max_object : m;
+}
+
 static void up_head(client_req_t *up, const http_response_t *res, void *arg)
 {
     (void)up;
@@ -509,8 +519,13 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     if (f->cache && f->mid == HTTP_M_GET && head_ok && res->status != 304 &&
         http_cache_storable(HTTP_M_GET, f->cfields, f->ncfields, res->status, res->fields, res->nfields, 1,
                             &why) &&
-        (res->content_length < 0 || (uint64_t)res->content_length <= pc->max_object)) {
+        (res->content_length < 0 || (uint64_t)res->content_length <= obj_max(pc))) {
         f->obj = new_obj(f, res, &h, now);
+        if (f->obj != NULL && res->content_length > 0 && !res->chunked &&
+            pstore_obj_reserve(f->obj, (uint64_t)res->content_length) < 0) {
+            pstore_obj_release(f->obj);
+            f->obj = NULL;
+        }
     } else if (f->cache) {
         log_debug("proxy: not storing %.*s: %s", (int)f->key.len, f->key.p, head_ok ? why : "head too large");
     }
@@ -558,8 +573,9 @@ static int up_data(client_req_t *up, slice_t d, void *arg)
 {
     (void)up;
     struct fwd *f = arg;
-    if (f->obj != NULL && (f->fill_leader ? pfill_append(f->fill, d.p, d.len, f->pw->pc->max_object)
-                                          : pstore_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object)) < 0) {
+    uint64_t max = f->obj != NULL ? obj_max(f->pw->pc) : 0;
+    if (f->obj != NULL && (f->fill_leader ? pfill_append(f->fill, d.p, d.len, max)
+                                          : pstore_obj_append(f->obj, d.p, d.len, max)) < 0) {
         pstore_obj_release(f->obj);
         f->obj = NULL;
     }

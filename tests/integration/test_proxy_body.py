@@ -3,6 +3,10 @@ backpressure (the proxy stops reading a client faster than the upstream),
 re-chunked where needed, capped by --max-body, and cut cleanly when the
 client stalls or the upstream answers early."""
 import hashlib
+import http.client
+import os
+import re
+import signal
 import socket
 import threading
 import time
@@ -10,7 +14,7 @@ import time
 import pytest
 
 from conftest import free_port, wait_bound
-from proxy_helpers import start_proxy
+from proxy_helpers import Origin, start_proxy
 
 
 @pytest.fixture
@@ -70,6 +74,17 @@ class RawOrigin:
                 self.got.append({"error": repr(e)})
         finally:
             c.close()
+
+    def wait_for(self, n, timeout=10):
+        """Waits until n connections were recorded (a handler records after
+        it answered, so after the client may have read the answer)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.got) >= n:
+                    return True
+            time.sleep(0.02)
+        return False
 
     def close(self):
         self.ls.close()
@@ -219,6 +234,7 @@ def test_fast_client_slow_upstream_backpressure(spawn):
         st, head, body = read_response(s)
     o.close()
     assert st == 201 and body == b"ok\n"
+    assert o.wait_for(1)
     assert o.got == [{"n": total, "sha": digest.hexdigest()}]
     peak = hwm_kb(p.pid)
     assert peak - base < 12 << 10, f"proxy peak RSS grew by {peak - base} kB for a 24 MiB body"
@@ -267,8 +283,8 @@ def test_chunked_upload_reframed_upstream(spawn):
             s.sendall(b"0\r\nX-Trailer: t\r\n\r\n")
             st, _, rb = read_response(s)
         assert (st, rb) == (200, b"ok\n")
+    assert o.wait_for(2)
     o.close()
-    assert len(o.got) == 2
     g_big, g_small = o.got
     # Long: streamed, so re-chunked; short: read whole, so Content-Length.
     assert g_big["te"] == "chunked" and g_big["cl"] is None and g_big["ok"] and g_big["body"] == big
@@ -298,6 +314,7 @@ def test_client_stalling_mid_body_gets_408_and_upstream_is_cut(spawn):
     assert seen.wait(15)
     o.close()
     # The upstream saw the body cut short by a close, never a complete body.
+    assert o.wait_for(1)
     assert o.got == [{"n": 200000, "want": 1 << 20, "eof": True}]
 
 
@@ -323,9 +340,7 @@ def test_body_over_max_body_is_413(spawn):
             pass  # the proxy may close before all of it went
         st, _, _ = read_response(s)
     assert st == 413
-    deadline = time.monotonic() + 10
-    while not o.got and time.monotonic() < deadline:
-        time.sleep(0.05)
+    o.wait_for(1)
     o.close()
     assert len(o.got) == 1 and not o.got[0]["ok"] and len(o.got[0]["body"]) < 200000
 
@@ -421,6 +436,7 @@ def test_collapsed_waiters_stream_while_the_origin_sends(spawn):
     for t in [leader] + waiters:
         t.join(30)
     o.close()
+    assert o.wait_for(1)
     assert len(o.got) == 1
     assert len(results) == 11
     for first, buf in results:
@@ -428,3 +444,78 @@ def test_collapsed_waiters_stream_while_the_origin_sends(spawn):
         assert head.startswith(b"HTTP/1.1 200") and got == body
         # Generous: the origin paused 4 s before its rest.
         assert first is not None and first < marks["rest"], (first, marks)
+
+
+# -------------------------------------------------------- memory accounting
+
+def memfd_bytes(pid):
+    """Bytes in the proxy's memory files (the stored bodies' memfd copies)."""
+    total = 0
+    d = f"/proc/{pid}/fd"
+    for n in os.listdir(d):
+        try:
+            if os.readlink(f"{d}/{n}").startswith("/memfd:"):
+                total += os.stat(f"{d}/{n}").st_size
+        except OSError:
+            pass
+    return total
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.deadline(90)
+def test_cache_memory_counts_body_files_and_evicts(spawn):
+    """Fill well past --cache-mem with 200 KiB objects, hit each (a hit
+    makes the body's memory file): the stored bodies plus their memory
+    files stay within --cache-mem, the proxy's RSS stays bounded, and the
+    oldest objects are evicted (LRU)."""
+    limit = 8 << 20
+    size = 200 << 10
+    origin = Origin({})
+    origin.default = lambda req: (200, [("Cache-Control", "max-age=600")], bytes([len(req.path) % 251]) * size)
+    p, pp = start_proxy(spawn, "--workers", "1", "--cache-mem", "8m", "--log-level", "info")
+    base = rss_kb(p.pid)
+    conn = http.client.HTTPConnection("127.0.0.1", pp, timeout=20)
+    peak = 0
+
+    def get(i):
+        conn.request("GET", origin.url(f"/o/{i}"))
+        r = conn.getresponse()
+        body = r.read()
+        assert r.status == 200 and len(body) == size
+        return r.getheader("X-Cache")
+
+    for i in range(100):
+        assert get(i) == "MISS"
+        peak = max(peak, rss_kb(p.pid))
+    # Hits on what is still stored, newest first (each makes a memory
+    # file), down to the first object evicted (LRU: the oldest went).
+    hits = 0
+    for i in range(99, -1, -1):
+        if get(i) != "HIT":
+            break
+        hits += 1
+        peak = max(peak, rss_kb(p.pid))
+    assert 0 < hits < 100
+    assert get(0) == "MISS" and origin.count("/o/0") == 2
+    files = memfd_bytes(p.pid)
+    assert files > 0  # hits were sent from memory files
+    conn.close()
+    os.kill(p.pid, signal.SIGTERM)
+    p.wait()
+    origin.close()
+    m = re.search(rb"cache at exit: (\d+) objects, (\d+) bytes of (\d+) \(--cache-mem\), (\d+) evicted", p.err)
+    assert m, p.err[-2000:]
+    objects, accounted, evicted = int(m[1]), int(m[2]), int(m[4])
+    assert accounted <= limit and evicted > 0
+    # Every stored body is in memory once, plus its memory file when it
+    # was hit: together within the limit.
+    assert objects * size + files <= limit, (objects, files)
+    # 40 MB went through; the heap holds what the cache holds, and more.
+    assert peak - base < 3 * (limit >> 10), f"RSS grew by {peak - base} kB"
