@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_bound
+from conftest import PORTICO, free_port, wait_bound
 from proxy_helpers import Origin, start_proxy
 
 
@@ -517,5 +517,7 @@ def test_cache_memory_counts_body_files_and_evicts(spawn):
     # Every stored body is in memory once, plus its memory file when it
     # was hit: together within the limit.
     assert objects * size + files <= limit, (objects, files)
-    # 40 MB went through; the heap holds what the cache holds, and more.
-    assert peak - base < 3 * (limit >> 10), f"RSS grew by {peak - base} kB"
+    # 20 MB went through; the heap holds what the cache holds, and more.
+    # (Not under ASan: its quarantine keeps freed blocks resident.)
+    if "/san/" not in PORTICO:
+        assert peak - base < 3 * (limit >> 10), f"RSS grew by {peak - base} kB"
