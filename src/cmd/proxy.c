@@ -80,6 +80,7 @@ static int parse_upstream(struct proxy_config *pc, const char *url)
         return -1;
     memcpy(pc->up_host, host.p, host.len);
     pc->up_host[host.len] = '\0';
+    pc->up_host_len = host.len;
     pc->up_port = port;
     snprintf(pc->up_authority, sizeof pc->up_authority, "%.*s", (int)n, a);
     pc->has_upstream = 1;

@@ -164,6 +164,7 @@ pstore_obj_t *pstore_obj_new(slice_t key, slice_t vary, slice_t vkey, int status
         return NULL;
     }
     o->head_len = head_len;
+    o->key_len = key.len;
     if (parse_head(o) < 0) {
         obj_free(o);
         return NULL;
@@ -418,7 +419,7 @@ pstore_obj_t *pstore_lookup(pstore_t *s, slice_t key, const http_field_t *fields
     pstore_obj_t *best = NULL;
     pthread_mutex_lock(&sh->mu);
     for (pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext) {
-        if (x->hash != h || strlen(x->key) != key.len || memcmp(x->key, key.p, key.len) != 0)
+        if (x->hash != h || x->key_len != key.len || memcmp(x->key, key.p, key.len) != 0)
             continue;
         if (x->vary[0] != '\0') {
             int n = hop_vary_key(vk, sizeof vk, slice_cstr(x->vary), fields, nfields);
@@ -446,7 +447,7 @@ int pstore_remove(pstore_t *s, slice_t key)
     pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
     while (x != NULL) {
         pstore_obj_t *next = x->hnext;
-        if (x->hash == h && strlen(x->key) == key.len && memcmp(x->key, key.p, key.len) == 0) {
+        if (x->hash == h && x->key_len == key.len && memcmp(x->key, key.p, key.len) == 0) {
             index_drop(s, sh, x);
             n++;
         }

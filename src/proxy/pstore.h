@@ -36,6 +36,7 @@ typedef struct pstore pstore_t;
 typedef struct pstore_obj {
     atomic_int refs;
     char *key;              /* NUL-terminated */
+    size_t key_len;
     char *vary;             /* the response's Vary value ("" when none) */
     char *vkey;             /* secondary key (hop_vary_key) under vary */
     int status;
