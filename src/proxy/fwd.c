@@ -561,10 +561,10 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     }
     buf_dispose(&h);
     /* Via: the response's own chain has been copied; ours goes last. */
-    char v[64];
-    snprintf(v, sizeof v, "%s %s", res->version == 10 ? "1.0" : "1.1", pc->via_name);
-    hs_resp_field_str(r, "Via", v);
-    hs_resp_field_str(r, "X-Cache", "MISS");
+    buf_append(r->hdr, res->version == 10 ? "Via: 1.0 " : "Via: 1.1 ", 9);
+    buf_append(r->hdr, pc->via_name, strlen(pc->via_name));
+    static const char xmiss[] = "\r\nX-Cache: MISS\r\n";
+    buf_append(r->hdr, xmiss, sizeof xmiss - 1);
     hs_resp_stream(r, f->content_length, &stream_ops, f);
     fwd_resume(f);
 }
@@ -1218,7 +1218,9 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
     if (pw->active)
         pw->active->prev = f;
     pw->active = f;
-    snprintf(f->host, sizeof f->host, "%.*s", (int)host.len, host.p);
+    size_t hl = host.len < sizeof f->host ? host.len : sizeof f->host - 1;
+    memcpy(f->host, host.p, hl);
+    f->host[hl] = '\0';
     f->port = port;
     f->mid = q->method_id;
     f->head_only = q->method_id == HTTP_M_HEAD;
