@@ -521,3 +521,39 @@ def test_cache_memory_counts_body_files_and_evicts(spawn):
     # (Not under ASan: its quarantine keeps freed blocks resident.)
     if "/san/" not in PORTICO:
         assert peak - base < 3 * (limit >> 10), f"RSS grew by {peak - base} kB"
+
+
+def test_streamed_body_on_a_closed_kept_alive_connection_is_an_exact_502(spawn):
+    """The origin serves a GET on a kept-alive connection, then drops that
+    connection once the next request (a streamed PUT) has begun on it: the
+    body cannot be sent again, and the 502 says so."""
+    def keep_then_drop(c, head, rest):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nCache-Control: no-store\r\n\r\nok\n")
+        buf = rest
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return {"second": None}
+            buf += d
+        second = buf.split(b" ")[0]
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        return {"second": second}  # closed (reset) by _one
+
+    o = RawOrigin(keep_then_drop)
+    _, pp = start_proxy(spawn, "--upstream", f"http://127.0.0.1:{o.port}", "--workers", "1")
+    with socket.create_connection(("127.0.0.1", pp), timeout=20) as s:
+        s.sendall(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+        st, _, body = read_response(s)
+        assert (st, body) == (200, b"ok\n")
+        time.sleep(0.2)
+        s.sendall(b"PUT /second HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (1 << 20))
+        try:
+            s.sendall(pattern_block(1, 200000))
+        except OSError:
+            pass
+        st, _, body = read_response(s)
+    assert o.wait_for(1)
+    o.close()
+    assert o.got == [{"second": b"PUT"}]
+    assert st == 502, body
+    assert b"kept-alive connection; the request body was streamed and cannot be sent again" in body, body
