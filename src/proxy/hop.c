@@ -174,17 +174,33 @@ static void wsl(struct out *o, slice_t s)
     w(o, s.p, s.len);
 }
 
+/* Dotted quad of 4 bytes into ip (16 bytes): inet_ntop formats with
+ * sprintf, and this runs for every forwarded request. */
+static void ipv4_text(const unsigned char *b, char *ip)
+{
+    char *p = ip;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+}
+
 /* The client address as Forwarded's node ("1.2.3.4" or "\"[v6]\"") or as
  * X-Forwarded-For's plain form. */
 static void client_text(const addr_t *a, char *out, size_t len, int forwarded)
 {
     char ip[INET6_ADDRSTRLEN] = "unknown";
     if (a->ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, ip, sizeof ip);
+        ipv4_text((const unsigned char *)&((const struct sockaddr_in *)&a->ss)->sin_addr, ip);
     } else if (a->ss.ss_family == AF_INET6) {
         const struct in6_addr *x = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(x)) {
-            inet_ntop(AF_INET, x->s6_addr + 12, ip, sizeof ip);
+            ipv4_text(x->s6_addr + 12, ip);
         } else {
             inet_ntop(AF_INET6, x, ip, sizeof ip);
             if (forwarded) {
