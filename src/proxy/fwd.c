@@ -530,6 +530,11 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
         log_debug("proxy: not storing %.*s: %s", (int)f->key.len, f->key.p, head_ok ? why : "head too large");
     }
     f->content_length = res->chunked ? -1 : res->content_length;
+    if (f->leader && f->obj == NULL) {
+        /* Nothing will be stored: the waiters go upstream now, each on
+         * its own, instead of after this whole body. */
+        fwd_collapse_done(f);
+    }
     if (f->leader && f->obj != NULL && f->content_length >= 0 && f->content_length > 0) {
         /* Waiters stream the body from here as it arrives. */
         f->fill = pfill_new(f->obj, (uint64_t)f->content_length);

@@ -557,3 +557,54 @@ def test_streamed_body_on_a_closed_kept_alive_connection_is_an_exact_502(spawn):
     assert o.got == [{"second": b"PUT"}]
     assert st == 502, body
     assert b"kept-alive connection; the request body was streamed and cannot be sent again" in body, body
+
+
+@pytest.mark.deadline(60)
+def test_waiters_go_alone_once_the_response_is_known_unstorable(spawn):
+    """A slow response that may not be stored (no-store): the waiters do not
+    wait for its whole body, they go upstream as soon as its head is known."""
+    marks = {}
+    lock = threading.Lock()
+
+    def slow(c, head, rest):
+        with lock:
+            n = marks["n"] = marks.get("n", 0) + 1
+            marks.setdefault("first", time.monotonic())
+            marks[f"arrived{n}"] = time.monotonic()
+        if n == 1:
+            time.sleep(1)  # the waiters collapse behind this request meanwhile
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nCache-Control: no-store\r\n\r\nab")
+        time.sleep(3)
+        c.sendall(b"cdef")
+        return {"n": n}
+
+    o = RawOrigin(slow)
+    _, pp = start_proxy(spawn, "--workers", "2")
+    url = f"http://127.0.0.1:{o.port}/ns"
+    bodies = []
+
+    def one():
+        with socket.create_connection(("127.0.0.1", pp), timeout=30) as s:
+            s.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            bodies.append(read_to_eof(s)[0])
+
+    leader = threading.Thread(target=one)
+    leader.start()
+    deadline = time.monotonic() + 10
+    while "first" not in marks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # The waiters join while the leader's request is at the origin (before
+    # its head came back, so they are collapsed behind it).
+    waiters = [threading.Thread(target=one) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    for t in [leader] + waiters:
+        t.join(30)
+    assert o.wait_for(4)
+    o.close()
+    assert len(bodies) == 4 and all(b.endswith(b"\r\n\r\nabcdef") for b in bodies), bodies
+    # The leader's head came 1 s after its request, its body's end 3 s
+    # later: each waiter reached the origin soon after the head (about
+    # 1 s), not after the body (4 s).
+    for k in (2, 3, 4):
+        assert marks[f"arrived{k}"] - marks["first"] < 3.0, marks
