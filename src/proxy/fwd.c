@@ -956,7 +956,8 @@ static int body_flush(struct fwd *f)
 static int body_take(struct fwd *f, const char *p, size_t n)
 {
     if (f->up == NULL && !f->body_stream && f->late_status == 0) {
-        if (f->body.len + n <= PROXY_BODY_BUFFER)
+        /* A Content-Length past the buffer streams from its first bytes. */
+        if (f->body.len + n <= PROXY_BODY_BUFFER && f->body_len <= (int64_t)PROXY_BODY_BUFFER)
             return buf_append(&f->body, p, n) < 0 ? 500 : 0;
         f->body_stream = 1;
         int rc = up_begin(f);
