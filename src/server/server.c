@@ -1323,6 +1323,12 @@ static void on_conn(io_t *io, uint32_t ev)
     struct hs_conn *c = io->arg;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->drained = 0;
+    if ((ev & (EPOLLHUP | EPOLLERR)) && c->state == C_BODY && c->req->body_paused) {
+        /* Reset while the handler holds its body back: no read would
+         * notice, so tell the handler now (on_end -1). */
+        conn_close(c);
+        return;
+    }
     conn_run(c);
 }
 

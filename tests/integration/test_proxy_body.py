@@ -608,3 +608,53 @@ def test_waiters_go_alone_once_the_response_is_known_unstorable(spawn):
     # 1 s), not after the body (4 s).
     for k in (2, 3, 4):
         assert marks[f"arrived{k}"] - marks["first"] < 3.0, marks
+
+
+def socket_fds(pid):
+    n = 0
+    for f in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{f}").startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+@pytest.mark.deadline(60)
+def test_client_reset_while_held_back_cuts_the_upstream(spawn):
+    """The origin takes no body for a while, so the proxy holds the client
+    back; the client then resets its connection: the proxy lets go of both
+    connections at once, not when the origin reads again."""
+    def sleepy(c, head, rest):
+        time.sleep(6)  # the proxy's queue and both socket buffers fill
+        c.settimeout(10)
+        data, eof = read_to_eof(c, rest)
+        return {"eof": eof, "n": len(data)}
+
+    o = RawOrigin(sleepy)
+    p, pp = start_proxy(spawn, "--upstream", f"http://127.0.0.1:{o.port}", "--workers", "1",
+                        "--max-body", "1g")
+    base = socket_fds(p.pid)
+    s = socket.create_connection(("127.0.0.1", pp), timeout=5)
+    s.sendall(b"PUT /r HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (512 << 20))
+    s.setblocking(False)
+    sent = 0
+    t0 = time.monotonic()
+    block = pattern_block(2)
+    while time.monotonic() - t0 < 2:
+        try:
+            sent += s.send(block)
+        except BlockingIOError:
+            time.sleep(0.01)
+    held = socket_fds(p.pid)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    s.close()  # a reset
+    time.sleep(1)
+    after = socket_fds(p.pid)
+    assert sent < 512 << 20
+    assert held == base + 2  # the client's connection and the upstream one
+    # Both gone while the origin still sleeps.
+    assert after == base, (base, held, after)
+    assert o.wait_for(1, timeout=20)
+    o.close()
+    assert o.got[0]["eof"] and o.got[0]["n"] < sent
