@@ -780,7 +780,8 @@ static void fill_start(struct fwd *f)
             return;
         }
     }
-    obj_head(f->r, o, o->status, "HIT", 0, f->pw->pc->via_name);
+    int64_t age = http_cache_age(o->init_age, (time_t)o->resp_time, time(NULL));
+    obj_head(f->r, o, o->status, "HIT", age, f->pw->pc->via_name);
     hs_resp_stream(f->r, (int64_t)pfill_total(f->fill), &stream_ops, f);
     fwd_resume(f);
     if (f->r == NULL) { /* gone, or no body to send (HEAD) */
