@@ -5,7 +5,7 @@
 #   bash bench/proxy.sh [-r ROUNDS] [-d SECS]
 #
 # (or ROUNDS, DURATION, PROXY_CPU, CLIENT_CPU in the environment; KEEP_TMP=1
-# keeps the configs and logs). Defaults: 3 rounds, 5 s per run, proxies on
+# keeps the configs and logs; ROWS="miss-600" runs only the rows named). Defaults: 3 rounds, 5 s per run, proxies on
 # CPU 0, wrk and the origin on CPU 1.
 #
 # What it does:
@@ -185,7 +185,7 @@ echo "proxy.sh: the machine is shared with other builds and tests: numbers are n
 uptime
 for r in $(seq "$ROUNDS"); do
   echo "round $r"
-  for row in hit-600 hit-16k miss-600; do
+  for row in ${ROWS:-hit-600 hit-16k miss-600}; do
     # Alternate the order between rounds.
     if [ $((r % 2)) = 1 ]; then kinds="portico nginx varnish"; else kinds="varnish nginx portico"; fi
     for k in $kinds; do one_run "$row" "$k"; done

@@ -49,6 +49,9 @@ static void usage(FILE *out)
             "  --max-object BYTES       largest response body cached (default 64m)\n"
             "  --connect-timeout SECS   resolving and connecting upstream (504; default 10)\n"
             "  --upstream-timeout SECS  upstream silence before 504 or a cut (default 30)\n"
+"  --max-body BYTES         largest request body (413 beyond; default 1m); bodies\n"
+            "                           over 64k stream upstream as they arrive\n"
+            "  --header-timeout SECS    a request head, or a pause in its body (408; default 10)\n"
             "  --tunnel-idle SECS       a tunnel with no byte either way closes (default 300)\n"
             "  --via NAME               pseudonym in Via (default portico)\n"
             "  --no-forwarded           do not add Forwarded\n"
@@ -77,6 +80,7 @@ static int parse_upstream(struct proxy_config *pc, const char *url)
         return -1;
     memcpy(pc->up_host, host.p, host.len);
     pc->up_host[host.len] = '\0';
+    pc->up_host_len = host.len;
     pc->up_port = port;
     snprintf(pc->up_authority, sizeof pc->up_authority, "%.*s", (int)n, a);
     pc->has_upstream = 1;
@@ -130,6 +134,7 @@ enum {
     O_LISTEN = 256, O_WORKERS, O_UPSTREAM, O_ALLOW, O_DENY, O_CONNECT_PORT, O_CACHE_MEM, O_CACHE_DIR,
     O_MAX_OBJECT, O_CONNECT_TIMEOUT, O_UPSTREAM_TIMEOUT, O_TUNNEL_IDLE, O_VIA, O_NO_FORWARDED,
     O_XFF, O_ACCESS_LOG, O_LOG_LEVEL, O_QUIET, O_AUTH_FILE,
+    O_MAX_BODY, O_HEADER_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -152,6 +157,8 @@ static const struct option long_opts[] = {
     { "log-level", required_argument, NULL, O_LOG_LEVEL },
     { "quiet", no_argument, NULL, O_QUIET },
     { "auth-file", required_argument, NULL, O_AUTH_FILE },
+    { "max-body", required_argument, NULL, O_MAX_BODY },
+    { "header-timeout", required_argument, NULL, O_HEADER_TIMEOUT },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -232,6 +239,19 @@ static int parse_args(struct popts *o, int argc, char **argv)
             break;
         case O_CACHE_DIR:
             o->cache_dir = v;
+            break;
+        case O_MAX_BODY:
+            if (cmd_parse_size(v, &n) < 0) {
+                cmd_error("proxy", "--max-body %s: give bytes, with k, m or g", v);
+                return -1;
+            }
+            o->hs.lim.max_body = n;
+            break;
+        case O_HEADER_TIMEOUT:
+            if (cmd_parse_secs(v, &o->hs.lim.header_timeout_ms) < 0) {
+                cmd_error("proxy", "--header-timeout %s: give seconds (> 0)", v);
+                return -1;
+            }
             break;
         case O_CONNECT_TIMEOUT:
         case O_UPSTREAM_TIMEOUT:
@@ -408,6 +428,13 @@ int cmd_proxy(int argc, char **argv)
     }
     loop_block_signals();
     rc = hs_run(&o.hs, &proxy_handler, &o.pc);
+    if (store != NULL) {
+        struct pstore_stats st;
+        pstore_stats(store, &st);
+        log_info("proxy: cache at exit: %llu objects, %llu bytes of %llu (--cache-mem), %llu evicted",
+                 (unsigned long long)st.objects, (unsigned long long)st.bytes,
+                 (unsigned long long)o.cache_mem, (unsigned long long)st.evicted);
+    }
     tpool_free(tp);
     auth_free(auth);
     collapse_free(o.pc.collapse);

@@ -12,11 +12,13 @@ struct waiter {
     loop_t *loop;
     void (*wake)(loop_t *, void *);
     void *arg;
+    pfill_t **fill;
 };
 
 struct centry {
     struct centry *next;
     struct waiter *waiters;
+    pfill_t *fill;               /* published by the leader, or NULL */
     size_t klen;
     char key[];
 };
@@ -55,6 +57,7 @@ void collapse_free(collapse_t *c)
                 e->waiters = w->next;
                 free(w);
             }
+            pfill_release(e->fill);
             free(e);
         }
     }
@@ -70,7 +73,8 @@ static struct centry **find(collapse_t *c, slice_t key)
     return pp;
 }
 
-int collapse_join(collapse_t *c, slice_t key, loop_t *l, void (*wake)(loop_t *, void *), void *arg)
+int collapse_join(collapse_t *c, slice_t key, loop_t *l, void (*wake)(loop_t *, void *), void *arg,
+                  pfill_t **fill)
 {
     int rc;
     pthread_mutex_lock(&c->mu);
@@ -82,11 +86,16 @@ int collapse_join(collapse_t *c, slice_t key, loop_t *l, void (*wake)(loop_t *, 
         } else {
             e->next = NULL;
             e->waiters = NULL;
+            e->fill = NULL;
             e->klen = key.len;
             memcpy(e->key, key.p, key.len);
             *pp = e;
             rc = 1;
         }
+    } else if ((*pp)->fill != NULL) {
+        pfill_ref((*pp)->fill);
+        *fill = (*pp)->fill;
+        rc = 2;
     } else {
         struct waiter *w = malloc(sizeof *w);
         if (w == NULL) {
@@ -95,6 +104,7 @@ int collapse_join(collapse_t *c, slice_t key, loop_t *l, void (*wake)(loop_t *, 
             w->loop = l;
             w->wake = wake;
             w->arg = arg;
+            w->fill = fill;
             w->next = (*pp)->waiters;
             (*pp)->waiters = w;
             rc = 0;
@@ -102,6 +112,37 @@ int collapse_join(collapse_t *c, slice_t key, loop_t *l, void (*wake)(loop_t *, 
     }
     pthread_mutex_unlock(&c->mu);
     return rc;
+}
+
+/* Posts each waiter's wake, with fill (a reference each) when non-NULL. */
+static void wake_waiters(struct waiter *w, pfill_t *fill)
+{
+    while (w != NULL) {
+        struct waiter *next = w->next;
+        if (fill != NULL) {
+            pfill_ref(fill);
+            *w->fill = fill; /* seen by the waiter's loop after the post */
+        }
+        /* A failed post leaves that client waiting until its timeout. */
+        loop_post(w->loop, w->wake, w->arg);
+        free(w);
+        w = next;
+    }
+}
+
+void collapse_publish(collapse_t *c, slice_t key, pfill_t *fill)
+{
+    struct waiter *w = NULL;
+    pthread_mutex_lock(&c->mu);
+    struct centry *e = *find(c, key);
+    if (e != NULL && e->fill == NULL) {
+        pfill_ref(fill);
+        e->fill = fill;
+        w = e->waiters;
+        e->waiters = NULL;
+    }
+    pthread_mutex_unlock(&c->mu);
+    wake_waiters(w, fill);
 }
 
 void collapse_done(collapse_t *c, slice_t key)
@@ -114,12 +155,7 @@ void collapse_done(collapse_t *c, slice_t key)
     pthread_mutex_unlock(&c->mu);
     if (e == NULL)
         return;
-    while (e->waiters != NULL) {
-        struct waiter *w = e->waiters;
-        e->waiters = w->next;
-        /* A failed post leaves that client waiting until its timeout. */
-        loop_post(w->loop, w->wake, w->arg);
-        free(w);
-    }
+    wake_waiters(e->waiters, NULL);
+    pfill_release(e->fill);
     free(e);
 }

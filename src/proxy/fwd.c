@@ -7,8 +7,10 @@
 #include "http/cachectl.h"
 #include "http/cond.h"
 #include "http/date.h"
+#include "http/limits.h"
 #include "http/status.h"
 #include "proxy/collapse.h"
+#include "proxy/fill.h"
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 #include "proxy/pworker.h"
@@ -35,7 +37,21 @@ struct fwd {
     http_field_t *ufields;     /* the fields to send upstream */
     size_t nufields;
     http_cc_t req_cc;
-    buf_t body;                /* the request body, read whole */
+    /* The request body: held whole while it fits in PROXY_BODY_BUFFER
+     * (sent with Content-Length, and can be sent again on a new
+     * connection); a longer one streams (body_stream), and `body` then
+     * holds only bytes taken from the client that the upstream's queue had
+     * no room for yet (at most one engine slice: the engine is paused). */
+    buf_t body;
+    int body_reading;          /* the engine reads the body (before on_end) */
+    int body_stream;           /* the upstream request has CLIENT_BODY_STREAM */
+    int body_done;             /* the client's body is complete */
+    int body_paused;           /* on_data said HS_BODY_PAUSE */
+    int64_t body_len;          /* the client's Content-Length, -1 chunked */
+    int in_engine;             /* inside the engine's body callbacks */
+    int late_status;           /* a failure answer_late owes the client */
+    char late_why[400];
+    loop_defer_t dlate;
     int head_only;
     /* Cache. */
     int cache;                 /* GET or HEAD with a store */
@@ -47,6 +63,15 @@ struct fwd {
     int64_t content_length;
     time_t req_time;
     int headed;
+    /* Collapsing with streaming (fill.h): the leader publishes the fill
+     * its response is stored through; a waiter reads the body from it as
+     * it arrives. */
+    pfill_t *fill;             /* a reference */
+    int fill_leader;
+    int fill_parked;           /* fw is in the fill's parked list, or its wake is posted */
+    int fill_wrc;              /* hs_stream_write's answer inside pfill_read */
+    uint64_t fill_off;
+    struct pfill_waiter fw;
     struct fwd *prev, *next;   /* pw->active */
     loop_defer_t dfree;
 };
@@ -66,6 +91,7 @@ static void fwd_free(void *arg)
         f->next->prev = f->prev;
     pstore_obj_release(f->stale);
     pstore_obj_release(f->obj);
+    pfill_release(f->fill);
     buf_dispose(&f->body);
     free(f->mem);
     free(f);
@@ -82,6 +108,8 @@ static void fwd_collapse_done(struct fwd *f)
 
 static void fwd_finish(struct fwd *f)
 {
+    if (f->fill_leader)
+        pfill_end(f->fill, 0); /* a no-op after a complete body */
     fwd_collapse_done(f);
     f->up = NULL;
     loop_defer(f->pw->loop, &f->dfree, fwd_free, f);
@@ -97,6 +125,20 @@ static void fwd_resume(struct fwd *f)
     hs_resume(r);
     if (gone || !streaming)
         f->r = NULL;
+}
+
+/* The upstream answered (or failed) while the client's body is still being
+ * read: stop reading it, so that the answer can go now (the engine holds
+ * the request, and closes the connection after the answer). */
+static void body_stop(struct fwd *f)
+{
+    if (!f->body_reading)
+        return;
+    f->body_reading = 0;
+    f->body_paused = 0;
+    buf_reset(&f->body);
+    if (f->r != NULL)
+        hs_body_stop(f->r);
 }
 
 static int64_t cc_ext(const http_field_t *f, size_t n, const char *name)
@@ -197,10 +239,12 @@ static void serve_obj(hs_req_t *r, const pstore_obj_t *o, const char *xcache, in
     serve_obj_as(r, o, xcache, age, via_name, 0);
 }
 
-static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
-                         const char *via_name, int not_modified)
+/* The head of an answer from a stored object (status, the stored fields,
+ * Date, Via, Age, X-Cache), without the framing. */
+static void obj_head(hs_req_t *r, const pstore_obj_t *o, int status, const char *xcache, int64_t age,
+                     const char *via_name)
 {
-    hs_resp_start_relay(r, not_modified ? 304 : o->status);
+    hs_resp_start_relay(r, status);
     int has_date = 0;
     for (size_t i = 0; i < o->nfields; i++) {
         const http_field_t *fl = &o->fields[i];
@@ -237,6 +281,12 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } while (n);
     hs_resp_field(r, "Age", a + k, sizeof a - (size_t)k);
     hs_resp_field_str(r, "X-Cache", xcache);
+}
+
+static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache, int64_t age,
+                         const char *via_name, int not_modified)
+{
+    obj_head(r, o, not_modified ? 304 : o->status, xcache, age, via_name);
     if (not_modified || o->status == 204 || o->status == 304 || o->status < 200) {
         hs_resp_empty(r);
     } else if (o->body_len <= PROXY_COPY_BODY_MAX || r->conn == NULL) {
@@ -244,7 +294,9 @@ static void serve_obj_as(hs_req_t *r, const pstore_obj_t *o, const char *xcache,
     } else {
         /* Sent from the object itself: it lives until the engine is done. */
         pstore_obj_ref((pstore_obj_t *)o);
-        int bfd = pstore_obj_body_fd((pstore_obj_t *)o); /* sendfile: no copy of the pages */
+        const struct pworker *pw = hs_handler_ctx(r);
+        /* sendfile: no copy of the pages; the file counts against --cache-mem */
+        int bfd = pstore_obj_body_fd(pw->pc->store, (pstore_obj_t *)o);
         if (bfd >= 0)
             hs_resp_file_ref(r, bfd, 0, o->body_len, release_obj, (void *)o);
         else
@@ -264,6 +316,8 @@ static void persist(struct pworker *pw, pstore_obj_t *o)
 /* ------------------------------------------------------------ upstream */
 
 static void start_upstream(struct fwd *f);
+static void fill_pump(struct fwd *f);
+static void body_stop(struct fwd *f);
 
 static int up_is_timeout(enum client_err e)
 {
@@ -413,6 +467,14 @@ static void invalidate(struct fwd *f, const http_response_t *res)
         persist(f->pw, NULL);
 }
 
+/* The largest body worth collecting: --max-object, and no more than the
+ * store can take (a shard's share of --cache-mem). */
+static uint64_t obj_max(const struct proxy_config *pc)
+{
+    uint64_t m = pstore_max_body(pc->store);
+    return pc->max_object < m ? pc->max_object : m;
+}
+
 static void up_head(client_req_t *up, const http_response_t *res, void *arg)
 {
     (void)up;
@@ -420,6 +482,7 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     const struct proxy_config *pc = f->pw->pc;
     time_t now = time(NULL);
     f->headed = 1;
+    body_stop(f); /* an early answer: the rest of the request body is not sent */
 
     if (f->stale != NULL && res->status == 304) {
         pstore_obj_t *o = merge_304(f, res, now);
@@ -456,12 +519,30 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     if (f->cache && f->mid == HTTP_M_GET && head_ok && res->status != 304 &&
         http_cache_storable(HTTP_M_GET, f->cfields, f->ncfields, res->status, res->fields, res->nfields, 1,
                             &why) &&
-        (res->content_length < 0 || (uint64_t)res->content_length <= pc->max_object)) {
+        (res->content_length < 0 || (uint64_t)res->content_length <= obj_max(pc))) {
         f->obj = new_obj(f, res, &h, now);
+        if (f->obj != NULL && res->content_length > 0 && !res->chunked &&
+            pstore_obj_reserve(f->obj, (uint64_t)res->content_length) < 0) {
+            pstore_obj_release(f->obj);
+            f->obj = NULL;
+        }
     } else if (f->cache) {
         log_debug("proxy: not storing %.*s: %s", (int)f->key.len, f->key.p, head_ok ? why : "head too large");
     }
     f->content_length = res->chunked ? -1 : res->content_length;
+    if (f->leader && f->obj == NULL) {
+        /* Nothing will be stored: the waiters go upstream now, each on
+         * its own, instead of after this whole body. */
+        fwd_collapse_done(f);
+    }
+    if (f->leader && f->obj != NULL && f->content_length >= 0 && f->content_length > 0) {
+        /* Waiters stream the body from here as it arrives. */
+        f->fill = pfill_new(f->obj, (uint64_t)f->content_length);
+        if (f->fill != NULL) {
+            f->fill_leader = 1;
+            collapse_publish(pc->collapse, f->key, f->fill);
+        }
+    }
 
     if (f->r == NULL) { /* a background refresh, or the client left */
         buf_dispose(&h);
@@ -485,10 +566,10 @@ static void up_head(client_req_t *up, const http_response_t *res, void *arg)
     }
     buf_dispose(&h);
     /* Via: the response's own chain has been copied; ours goes last. */
-    char v[64];
-    snprintf(v, sizeof v, "%s %s", res->version == 10 ? "1.0" : "1.1", pc->via_name);
-    hs_resp_field_str(r, "Via", v);
-    hs_resp_field_str(r, "X-Cache", "MISS");
+    buf_append(r->hdr, res->version == 10 ? "Via: 1.0 " : "Via: 1.1 ", 9);
+    buf_append(r->hdr, pc->via_name, strlen(pc->via_name));
+    static const char xmiss[] = "\r\nX-Cache: MISS\r\n";
+    buf_append(r->hdr, xmiss, sizeof xmiss - 1);
     hs_resp_stream(r, f->content_length, &stream_ops, f);
     fwd_resume(f);
 }
@@ -497,7 +578,9 @@ static int up_data(client_req_t *up, slice_t d, void *arg)
 {
     (void)up;
     struct fwd *f = arg;
-    if (f->obj != NULL && pstore_obj_append(f->obj, d.p, d.len, f->pw->pc->max_object) < 0) {
+    uint64_t max = f->obj != NULL ? obj_max(f->pw->pc) : 0;
+    if (f->obj != NULL && (f->fill_leader ? pfill_append(f->fill, d.p, d.len, max)
+                                          : pstore_obj_append(f->obj, d.p, d.len, max)) < 0) {
         pstore_obj_release(f->obj);
         f->obj = NULL;
     }
@@ -525,6 +608,8 @@ static void up_end(client_req_t *up, void *arg)
     if (f->obj != NULL && (f->content_length < 0 || f->obj->body_len == (uint64_t)f->content_length)) {
         if (pstore_put(f->pw->pc->store, f->obj) == 0)
             persist(f->pw, f->obj);
+        if (f->fill_leader)
+            pfill_end(f->fill, 1);
     }
     if (f->r != NULL && f->r->streaming)
         hs_stream_end(f->r);
@@ -532,24 +617,59 @@ static void up_end(client_req_t *up, void *arg)
     fwd_finish(f);
 }
 
+/* Answers a failure (f->late_status, f->late_why) once the engine's body
+ * callbacks have returned: the client engine may report a failed send from
+ * inside client_req_write(), which runs inside the server engine's on_data
+ * or on_end, where the request cannot be answered and resumed. */
+static void answer_late(void *arg)
+{
+    struct fwd *f = arg;
+    if (f->r != NULL) {
+        body_stop(f);
+        proxy_answer_text(f->r, f->late_status, f->late_why);
+        fwd_resume(f);
+    }
+    f->r = NULL;
+    fwd_finish(f);
+}
+
+static void fail_late(struct fwd *f, int status, const char *why)
+{
+    f->late_status = status;
+    snprintf(f->late_why, sizeof f->late_why, "%s", why);
+    f->up = NULL;
+    loop_defer(f->pw->loop, &f->dlate, answer_late, f);
+}
+
 static void up_error(client_req_t *up, enum client_err err, const char *msg, void *arg)
 {
-    (void)up;
     struct fwd *f = arg;
+    client_conn_info_t ci;
+    client_req_info(up, &ci);
     log_info("proxy: upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
-    if (f->r != NULL && !f->headed) {
-        if (stale_if_error_ok(f, time(NULL))) {
-            serve_stale(f, "STALE");
-        } else {
-            int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
-            char why[400];
-            if (err == CLIENT_E_FORBIDDEN)
-                snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
-                         (unsigned)f->port);
-            else
-                snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
-            proxy_answer_text(f->r, st, why);
+    if (f->r != NULL && !f->headed && stale_if_error_ok(f, time(NULL))) {
+        serve_stale(f, "STALE");
+        fwd_resume(f);
+    } else if (f->r != NULL && !f->headed) {
+        int st = up_is_timeout(err) ? 504 : err == CLIENT_E_FORBIDDEN ? 403 : 502;
+        char why[sizeof f->late_why];
+        if (err == CLIENT_E_FORBIDDEN)
+            snprintf(why, sizeof why, "the target %s:%u resolves to this proxy itself (a loop)", f->host,
+                     (unsigned)f->port);
+        else if (f->body_stream && ci.reused && !up_is_timeout(err))
+            /* Streamed bodies are never sent twice (what went out is
+             * gone): said exactly, as the client may send it again. */
+            snprintf(why, sizeof why,
+                     "upstream %s:%u: %s (on a kept-alive connection; the request body was streamed "
+                     "and cannot be sent again)", f->host, (unsigned)f->port, msg);
+        else
+            snprintf(why, sizeof why, "upstream %s:%u: %s", f->host, (unsigned)f->port, msg);
+        if (f->in_engine) {
+            fail_late(f, st, why);
+            return;
         }
+        body_stop(f);
+        proxy_answer_text(f->r, st, why);
         fwd_resume(f);
     } else if (f->r != NULL) {
         hs_stream_abort(f->r);
@@ -558,8 +678,11 @@ static void up_error(client_req_t *up, enum client_err err, const char *msg, voi
     fwd_finish(f);
 }
 
+static void up_drain(client_req_t *up, void *arg);
+
 static const client_cbs_t up_cbs = {
     .on_head = up_head, .on_data = up_data, .on_end = up_end, .on_error = up_error,
+    .on_drain = up_drain,
 };
 
 static void stream_drain(hs_req_t *r, void *ctx)
@@ -568,6 +691,8 @@ static void stream_drain(hs_req_t *r, void *ctx)
     struct fwd *f = ctx;
     if (f->up != NULL)
         client_req_resume(f->up);
+    else if (f->fill != NULL && !f->fill_leader)
+        fill_pump(f);
 }
 
 static void stream_abort(hs_req_t *r, void *ctx)
@@ -575,7 +700,13 @@ static void stream_abort(hs_req_t *r, void *ctx)
     (void)r;
     struct fwd *f = ctx;
     f->r = NULL;
-    if (f->obj == NULL && f->up != NULL) {
+    if (f->fill != NULL && !f->fill_leader) {
+        /* A waiter reading the fill: a wake still posted frees it then. */
+        if (!f->fill_parked || pfill_unpark(f->fill, &f->fw)) {
+            f->fill_parked = 0;
+            fwd_finish(f);
+        }
+    } else if (f->obj == NULL && f->up != NULL) {
         /* Nothing to finish for the cache: stop the upstream too. */
         client_req_cancel(f->up);
         fwd_finish(f);
@@ -586,7 +717,82 @@ static void stream_abort(hs_req_t *r, void *ctx)
 
 static const struct hs_stream_ops stream_ops = { stream_drain, stream_abort };
 
-static void start_upstream(struct fwd *f)
+/* ------------------------------------------------------------ waiters */
+
+static void fill_out(void *ctx, const char *p, size_t n)
+{
+    struct fwd *f = ctx;
+    f->fill_wrc = hs_stream_write(f->r, p, n);
+}
+
+static void fill_wake(loop_t *l, void *arg)
+{
+    (void)l;
+    struct fwd *f = arg;
+    f->fill_parked = 0;
+    if (f->r == NULL)
+        fwd_finish(f); /* the client left while parked */
+    else
+        fill_pump(f);
+}
+
+/* Copies what the fill holds past our offset into the client's queue,
+ * until the queue is full (on_drain comes back here), the fill has no
+ * more yet (parked: fill_wake comes), or the body is over. */
+static void fill_pump(struct fwd *f)
+{
+    for (;;) {
+        f->fill_wrc = 0;
+        f->fw.loop = f->pw->loop;
+        f->fw.wake = fill_wake;
+        f->fw.arg = f;
+        int st = pfill_read(f->fill, &f->fill_off, PROXY_FILL_SLICE, fill_out, f, &f->fw);
+        if (st == PFILL_PARKED) {
+            f->fill_parked = 1;
+            return;
+        }
+        if (st == PFILL_DATA && f->fill_wrc == 0)
+            continue;
+        if (st == PFILL_DATA && f->fill_wrc == 1)
+            return;
+        if (st == PFILL_END)
+            hs_stream_end(f->r);
+        else
+            hs_stream_abort(f->r); /* the leader's upstream failed: cut, as its own client is */
+        f->r = NULL;
+        fwd_finish(f);
+        return;
+    }
+}
+
+/* A waiter got the leader's fill: answers from it as it arrives, unless
+ * the stored variant is not this request's (Vary): then it goes alone. */
+static void fill_start(struct fwd *f)
+{
+    const pstore_obj_t *o = pfill_obj(f->fill);
+    if (o->vary[0] != '\0') {
+        char vk[PROXY_MAX_SECONDARY_KEY];
+        int n = hop_vary_key(vk, sizeof vk, slice_cstr(o->vary), f->cfields, f->ncfields);
+        if (n < 0 || strcmp(vk, o->vkey) != 0) {
+            pfill_release(f->fill);
+            f->fill = NULL;
+            start_upstream(f);
+            return;
+        }
+    }
+    int64_t age = http_cache_age(o->init_age, (time_t)o->resp_time, time(NULL));
+    obj_head(f->r, o, o->status, "HIT", age, f->pw->pc->via_name);
+    hs_resp_stream(f->r, (int64_t)pfill_total(f->fill), &stream_ops, f);
+    fwd_resume(f);
+    if (f->r == NULL) { /* gone, or no body to send (HEAD) */
+        fwd_finish(f);
+        return;
+    }
+    fill_pump(f);
+}
+
+/* Starts the upstream request (f->up). Returns 0 or -errno. */
+static int up_begin(struct fwd *f)
 {
     struct pworker *pw = f->pw;
     http_field_t *fields = f->ufields;
@@ -611,15 +817,28 @@ static void start_upstream(struct fwd *f)
     client_req_opts_t o = {
         .host = slice_cstr(f->host), .port = f->port, .method = f->method, .target = f->target,
         .fields = fields, .nfields = n,
-        .body = f->body.len ? CLIENT_BODY_DATA : CLIENT_BODY_NONE,
-        .body_data = buf_head(&f->body), .body_len = (int64_t)f->body.len,
+        .body = f->body_stream ? CLIENT_BODY_STREAM : f->body.len ? CLIENT_BODY_DATA : CLIENT_BODY_NONE,
+        .body_data = buf_head(&f->body), .body_len = f->body_stream ? f->body_len : (int64_t)f->body.len,
     };
     f->req_time = time(NULL);
     int rc = client_request(pw->pool, &o, &up_cbs, f, &f->up);
     free(with); /* the engine copies the head when it starts */
+    if (rc < 0)
+        f->up = NULL;
+    return rc;
+}
+
+static const char *begin_error(int rc)
+{
+    return rc == -EINVAL ? "the request cannot be sent upstream" : "out of memory";
+}
+
+static void start_upstream(struct fwd *f)
+{
+    int rc = up_begin(f);
     if (rc < 0) {
         if (f->r != NULL) {
-            proxy_answer_text(f->r, 502, rc == -EINVAL ? "the request cannot be sent upstream" : "out of memory");
+            proxy_answer_text(f->r, 502, begin_error(rc));
             fwd_resume(f);
         }
         f->r = NULL;
@@ -670,9 +889,11 @@ static int try_cache(struct fwd *f)
         return 1;
     }
     if (f->mid == HTTP_M_GET && !f->waited && pc->collapse != NULL) {
-        int j = collapse_join(pc->collapse, f->key, f->pw->loop, collapse_wake, f);
+        int j = collapse_join(pc->collapse, f->key, f->pw->loop, collapse_wake, f, &f->fill);
         if (j == 1)
             f->leader = 1;
+        else if (j == 2)
+            return 4; /* the leader's response is arriving: fill_start */
         else if (j == 0)
             return 3; /* waits: collapse_wake goes on */
     }
@@ -696,6 +917,10 @@ static void collapse_wake(loop_t *l, void *arg)
         fwd_free(f);
         return;
     }
+    if (f->fill != NULL) { /* the leader's response is arriving */
+        fill_start(f);
+        return;
+    }
     int rc = try_cache(f);
     if (rc == 1) {
         fwd_resume(f);
@@ -709,11 +934,83 @@ static void collapse_wake(loop_t *l, void *arg)
 
 static void body_end(hs_req_t *r, void *ctx, int status);
 
+/* Moves what `body` holds into the upstream's queue. Returns 1 when all of
+ * it went, 0 when the queue is full (on_drain comes), -1 when the upstream
+ * request is over. */
+static int body_flush(struct fwd *f)
+{
+    if (f->body.len == 0)
+        return 1;
+    int rc = client_req_write(f->up, buf_head(&f->body), f->body.len);
+    if (rc == -ENOBUFS)
+        return 0;
+    if (rc < 0)
+        return -1;
+    buf_reset(&f->body);
+    return 1;
+}
+
+/* Client body bytes: held while the whole body may fit in
+ * PROXY_BODY_BUFFER; past that the upstream request starts with a streamed
+ * body, and the engine is paused whenever the upstream's queue is full
+ * (backpressure: memory stays at one queue, whatever the body's size). */
+static int body_take(struct fwd *f, const char *p, size_t n)
+{
+    if (f->up == NULL && !f->body_stream && f->late_status == 0) {
+        /* A Content-Length past the buffer streams from its first bytes. */
+        if (f->body.len + n <= PROXY_BODY_BUFFER && f->body_len <= (int64_t)PROXY_BODY_BUFFER)
+            return buf_append(&f->body, p, n) < 0 ? 500 : 0;
+        f->body_stream = 1;
+        int rc = up_begin(f);
+        if (rc < 0) {
+            fail_late(f, 502, begin_error(rc));
+            return HS_BODY_PAUSE;
+        }
+    }
+    if (f->up == NULL)
+        return HS_BODY_PAUSE; /* failed: answer_late stops the body */
+    int rc = body_flush(f);
+    if (rc == 1 && client_req_write(f->up, p, n) == 0)
+        return 0;
+    if (f->up == NULL)
+        return HS_BODY_PAUSE; /* the write failed: answer_late comes */
+    if (rc < 0)
+        return 0;
+    if (buf_append(&f->body, p, n) < 0)
+        return 500;
+    f->body_paused = 1;
+    return HS_BODY_PAUSE;
+}
+
 static int body_data(hs_req_t *r, void *ctx, const char *p, size_t n)
 {
     (void)r;
     struct fwd *f = ctx;
-    return buf_append(&f->body, p, n) < 0 ? 413 : 0;
+    f->in_engine = 1;
+    int st = body_take(f, p, n);
+    f->in_engine = 0;
+    return st;
+}
+
+/* The upstream's queue has room for more of a streamed body. */
+static void up_drain(client_req_t *up, void *arg)
+{
+    (void)up;
+    struct fwd *f = arg;
+    if (!f->body_stream || f->up == NULL)
+        return;
+    int rc = body_flush(f);
+    if (rc != 1)
+        return;
+    if (f->body_done) {
+        if (client_req_finish(f->up) == 0)
+            f->body_done = 2; /* finished */
+        return;
+    }
+    if (f->body_paused && f->body_reading && f->r != NULL) {
+        f->body_paused = 0;
+        hs_body_resume(f->r);
+    }
 }
 
 static const struct hs_body_ops body_ops = { body_data, body_end };
@@ -721,13 +1018,37 @@ static const struct hs_body_ops body_ops = { body_data, body_end };
 static void body_end(hs_req_t *r, void *ctx, int status)
 {
     struct fwd *f = ctx;
-    if (status != 0) { /* refused or the client left: the engine answers */
-        (void)r;
-        fwd_free(f);
+    f->body_reading = 0;
+    if (status != 0 && f->dlate.queued) {
+        f->r = NULL; /* answer_late has nobody to answer; it frees f */
+        return;
+    }
+    if (status != 0) {
+        /* Refused (413 past --max-body, 408 a stalled client, 400 bad
+         * chunking) or the client left: the engine answers. A streamed
+         * upstream request is cut (its connection closed mid-body). */
+        if (f->up != NULL)
+            client_req_cancel(f->up);
+        f->up = NULL;
+        f->r = NULL;
+        fwd_finish(f);
         return;
     }
     hs_hold(r);
-    start_upstream(f);
+    if (f->up == NULL && !f->body_stream) { /* the whole body is in hand: Content-Length */
+        int rc = up_begin(f);
+        if (rc < 0)
+            fail_late(f, 502, begin_error(rc));
+        return;
+    }
+    if (f->up == NULL)
+        return; /* failed: answer_late answers */
+    f->body_done = 1;
+    f->in_engine = 1;
+    if (f->body.len == 0 && client_req_finish(f->up) == 0)
+        f->body_done = 2;
+    f->in_engine = 0;
+    /* else up_drain finishes it once the rest went */
 }
 
 /* Copies what the request's slices hold into one allocation. */
@@ -904,17 +1225,21 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
     if (pw->active)
         pw->active->prev = f;
     pw->active = f;
-    snprintf(f->host, sizeof f->host, "%.*s", (int)host.len, host.p);
+    size_t hl = host.len < sizeof f->host ? host.len : sizeof f->host - 1;
+    memcpy(f->host, host.p, hl);
+    f->host[hl] = '\0';
     f->port = port;
     f->mid = q->method_id;
     f->head_only = q->method_id == HTTP_M_HEAD;
-    buf_init(&f->body, pc->max_body);
+    buf_init(&f->body, PROXY_BODY_BUFFER + HTTP_CEIL_MAX_HEAD + 1); /* + one engine slice */
     http_cc_from_fields(&f->req_cc, f->cfields, f->ncfields);
     if (http_cache_pragma_no_cache(f->cfields, f->ncfields))
         f->req_cc.flags |= HTTP_CC_NO_CACHE;
     f->cache = pc->store != NULL && (f->mid == HTTP_M_GET || f->mid == HTTP_M_HEAD);
 
     if (q->content_length > 0 || q->chunked) {
+        f->body_reading = 1;
+        f->body_len = q->chunked ? -1 : q->content_length;
         hs_read_body(r, &body_ops, f);
         return;
     }
@@ -932,6 +1257,11 @@ static void fwd_request2(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t
             hs_hold(r);
             return;
         }
+        if (rc == 4) {
+            hs_hold(r);
+            fill_start(f);
+            return;
+        }
     }
     hs_hold(r);
     start_upstream(f);
@@ -941,10 +1271,11 @@ void fwd_stop_all(struct pworker *pw)
 {
     pw->stopping = 1;
     for (struct fwd *f = pw->active; f != NULL; f = f->next) {
-        if (f->up == NULL || f->dfree.queued)
+        if (f->up == NULL || f->dfree.queued || f->dlate.queued)
             continue; /* waiting for a leader, or already ending */
         client_req_cancel(f->up);
         f->up = NULL;
+        body_stop(f);
         if (f->r != NULL && !f->headed) {
             proxy_answer_text(f->r, 503, "the proxy is stopping");
             fwd_resume(f);

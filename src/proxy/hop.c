@@ -9,10 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const fixed_hop[] = {
-    "connection", "keep-alive", "proxy-connection", "te", "trailer",
-    "transfer-encoding", "upgrade", "proxy-authorization", "proxy-authenticate",
+/* Names with their lengths: a field of another length is passed over
+ * without a strlen or a byte compared (these run for every field of every
+ * forwarded request and response). */
+#define NAME(s) { (s), sizeof(s) - 1 }
+static const slice_t fixed_hop[] = {
+    NAME("connection"), NAME("keep-alive"), NAME("proxy-connection"), NAME("te"), NAME("trailer"),
+    NAME("transfer-encoding"), NAME("upgrade"), NAME("proxy-authorization"), NAME("proxy-authenticate"),
 };
+static const slice_t rewritten_names[] = {
+    NAME("host"), NAME("via"), NAME("forwarded"), NAME("x-forwarded-for"), NAME("max-forwards"),
+};
+#undef NAME
+
+/* a equals the lower-case name, without case. */
+static int name_is(slice_t a, slice_t lower)
+{
+    if (a.len != lower.len)
+        return 0;
+    for (size_t i = 0; i < a.len; i++) {
+        unsigned char x = (unsigned char)a.p[i];
+        if (x >= 'A' && x <= 'Z')
+            x |= 0x20;
+        if (x != (unsigned char)lower.p[i])
+            return 0;
+    }
+    return 1;
+}
 
 static int conn_token(slice_t e, void *arg)
 {
@@ -30,7 +53,7 @@ void hop_conn_collect(const http_field_t *fields, size_t n, struct hop_conn *hc)
     hc->n = 0;
     hc->overflow = 0;
     for (size_t i = 0; i < n; i++)
-        if (http_slice_ieq(fields[i].name, "connection"))
+        if (name_is(fields[i].name, fixed_hop[0])) /* connection */
             http_list_each(fields[i].value, conn_token, hc);
 }
 
@@ -53,7 +76,7 @@ static int slice_ieq2(slice_t a, slice_t b)
 int hop_is_hop(slice_t name, const struct hop_conn *hc)
 {
     for (size_t i = 0; i < sizeof fixed_hop / sizeof fixed_hop[0]; i++)
-        if (http_slice_ieq(name, fixed_hop[i]))
+        if (name_is(name, fixed_hop[i]))
             return 1;
     if (hc == NULL)
         return 0;
@@ -132,6 +155,7 @@ long hop_max_forwards(const http_request_t *req)
 struct out {
     buf_t *b;
     int err;
+    int chained;     /* the request has a field we extend (Via, Forwarded ...) */
 };
 
 static void w(struct out *o, const char *p, size_t n)
@@ -150,17 +174,33 @@ static void wsl(struct out *o, slice_t s)
     w(o, s.p, s.len);
 }
 
+/* Dotted quad of 4 bytes into ip (16 bytes): inet_ntop formats with
+ * sprintf, and this runs for every forwarded request. */
+static void ipv4_text(const unsigned char *b, char *ip)
+{
+    char *p = ip;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100)
+            *p++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10 % 10);
+        *p++ = (char)('0' + v % 10);
+        *p++ = i < 3 ? '.' : '\0';
+    }
+}
+
 /* The client address as Forwarded's node ("1.2.3.4" or "\"[v6]\"") or as
  * X-Forwarded-For's plain form. */
 static void client_text(const addr_t *a, char *out, size_t len, int forwarded)
 {
     char ip[INET6_ADDRSTRLEN] = "unknown";
     if (a->ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, ip, sizeof ip);
+        ipv4_text((const unsigned char *)&((const struct sockaddr_in *)&a->ss)->sin_addr, ip);
     } else if (a->ss.ss_family == AF_INET6) {
         const struct in6_addr *x = &((const struct sockaddr_in6 *)&a->ss)->sin6_addr;
         if (IN6_IS_ADDR_V4MAPPED(x)) {
-            inet_ntop(AF_INET, x->s6_addr + 12, ip, sizeof ip);
+            ipv4_text(x->s6_addr + 12, ip);
         } else {
             inet_ntop(AF_INET6, x, ip, sizeof ip);
             if (forwarded) {
@@ -169,7 +209,11 @@ static void client_text(const addr_t *a, char *out, size_t len, int forwarded)
             }
         }
     }
-    snprintf(out, len, "%s", ip);
+    size_t n = strlen(ip);
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, ip, n);
+    out[n] = '\0';
 }
 
 /* Forwarded's host= value must be a token or a quoted-string: quote it
@@ -194,10 +238,10 @@ static void forwarded_host(struct out *o, slice_t h)
 }
 
 /* Joins every field named `name` with ", " (RFC 9110 §5.3). */
-static void join_fields(struct out *o, const http_request_t *req, const char *name, int *any)
+static void join_fields(struct out *o, const http_request_t *req, slice_t name, int *any)
 {
     for (size_t i = 0; i < req->nfields; i++) {
-        if (!http_slice_ieq(req->fields[i].name, name))
+        if (!name_is(req->fields[i].name, name))
             continue;
         if (*any)
             ws(o, ", ");
@@ -215,21 +259,23 @@ int hop_via(char *out, size_t outlen, slice_t existing, int version, const char 
 
 static int rewritten(slice_t name)
 {
-    return http_slice_ieq(name, "host") || http_slice_ieq(name, "via") ||
-           http_slice_ieq(name, "forwarded") || http_slice_ieq(name, "x-forwarded-for") ||
-           http_slice_ieq(name, "max-forwards");
+    for (size_t i = 0; i < sizeof rewritten_names / sizeof rewritten_names[0]; i++)
+        if (name_is(name, rewritten_names[i]))
+            return 1;
+    return 0;
 }
 
 /* Appends every value of the fields named `name`, joined with ", ", then
  * `last` as one more element, as one field built in scratch. */
-static slice_t chain_value(struct out *o, const http_request_t *req, const char *name, const char *last)
+static slice_t chain_value(struct out *o, const http_request_t *req, slice_t name, slice_t last)
 {
     size_t start = o->b->len;
     int any = 0;
-    join_fields(o, req, name, &any);
+    if (o->chained)
+        join_fields(o, req, name, &any);
     if (any)
         ws(o, ", ");
-    ws(o, last);
+    wsl(o, last);
     return slice_make(buf_head(o->b) + start, o->b->len - start);
 }
 
@@ -241,13 +287,17 @@ int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt
     /* Room for every chained value at once, so that no append moves the
      * bytes earlier slices point to. */
     size_t need = 256 + 2 * (opt->host.len + strlen(opt->via_name) + INET6_ADDRSTRLEN);
-    for (size_t i = 0; i < req->nfields; i++)
-        if (rewritten(req->fields[i].name))
+    int chained = 0;
+    for (size_t i = 0; i < req->nfields; i++) {
+        if (rewritten(req->fields[i].name)) {
             need += req->fields[i].value.len + 2;
+            chained = 1;
+        }
+    }
     buf_reset(scratch);
     if (buf_reserve(scratch, need) < 0)
         return -ENOBUFS;
-    struct out o = { scratch, 0 };
+    struct out o = { scratch, 0, chained };
     size_t n = 0;
 #define ADD(nm, val) do { if (n >= max) return -ENOBUFS; out[n].name = (nm); out[n].value = (val); n++; } while (0)
     ADD(SLICE_LIT("Host"), opt->host);
@@ -270,14 +320,19 @@ int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt
             ADD(f->name, f->value);
     }
     char me[96];
-    snprintf(me, sizeof me, "%s %s", req->version == 10 ? "1.0" : "1.1", opt->via_name);
-    ADD(SLICE_LIT("Via"), chain_value(&o, req, "via", me));
+    size_t vl = strlen(opt->via_name);
+    if (vl > sizeof me - 5)
+        vl = sizeof me - 5;
+    memcpy(me, req->version == 10 ? "1.0 " : "1.1 ", 4);
+    memcpy(me + 4, opt->via_name, vl);
+    ADD(SLICE_LIT("Via"), chain_value(&o, req, rewritten_names[1], slice_make(me, vl + 4)));
     if (opt->client != NULL) {
         char who[INET6_ADDRSTRLEN + 8];
         if (opt->forwarded) {
             size_t at = scratch->len;
             int any = 0;
-            join_fields(&o, req, "forwarded", &any);
+            if (chained)
+                join_fields(&o, req, rewritten_names[2], &any);
             ws(&o, any ? ", for=" : "for=");
             client_text(opt->client, who, sizeof who, 1);
             ws(&o, who);
@@ -288,7 +343,7 @@ int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt
         }
         if (opt->x_forwarded_for) {
             client_text(opt->client, who, sizeof who, 0);
-            ADD(SLICE_LIT("X-Forwarded-For"), chain_value(&o, req, "x-forwarded-for", who));
+            ADD(SLICE_LIT("X-Forwarded-For"), chain_value(&o, req, rewritten_names[3], slice_cstr(who)));
         }
     }
 #undef ADD
@@ -304,7 +359,7 @@ int hop_write_request(buf_t *out, const http_request_t *req, const struct hop_re
     buf_t scratch;
     buf_init(&scratch, PROXY_MAX_CHAIN_FIELD * 4 + (size_t)req->head_len);
     int n = f ? hop_request_fields(req, opt, f, max, &scratch) : -ENOMEM;
-    struct out o = { out, n < 0 };
+    struct out o = { out, n < 0, 0 };
     wsl(&o, opt->method);
     ws(&o, " ");
     wsl(&o, opt->target);

@@ -42,6 +42,16 @@
  * (beyond: sent from the object's memory, one writev). */
 #define PROXY_BODY_FILES_MAX       512u
 
+/* A request body up to this size is read whole before the upstream
+ * request starts (sent with Content-Length; can be sent again on a new
+ * connection when a kept-alive one turns out closed); a longer one (or a
+ * chunked one past it) is streamed upstream as it arrives. */
+#define PROXY_BODY_BUFFER          (64u * 1024u)
+
+/* A collapsed waiter streaming the leader's response copies at most this
+ * much of it into its client's queue per lock of the fill. */
+#define PROXY_FILL_SLICE           (64u * 1024u)
+
 /* Tunnels: bytes buffered from one side before it stops reading the other. */
 #define PROXY_TUNNEL_BUF           (64u * 1024u)
 /* Upstream connect, including the DNS lookup (ms): 504 beyond. */

@@ -52,7 +52,7 @@ int proxy_destination(const struct proxy_config *pc, const http_request_t *q, sl
         return 0;
     default:
         if (pc->has_upstream) {
-            *host = slice_cstr(pc->up_host);
+            *host = slice_make(pc->up_host, pc->up_host_len);
             *port = pc->up_port;
             return 0;
         }
@@ -248,7 +248,8 @@ struct pauth {
     int ok;
 };
 
-static void proceed(hs_req_t *r, struct pworker *pw);
+static void proceed(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port);
+static void proceed_copy(hs_req_t *r, struct pworker *pw);
 
 static void auth_work(void *arg)
 {
@@ -278,7 +279,7 @@ static void auth_done(loop_t *l, void *arg)
             hs_resume(r);
         } else {
             r->req = q; /* the same request, its slices now in our copy */
-            proceed(r, a->pw);
+            proceed_copy(r, a->pw);
             /* Answered at once, or reading a body: the engine goes on. A
              * forward or tunnel in progress resumes it later. */
             if (r->responded || r->body_ops != NULL)
@@ -366,26 +367,44 @@ static void on_request(hs_req_t *r, void *wctx)
     }
     if (pc->auth != NULL && !authorize(r, pw))
         return;
-    proceed(r, pw);
+    proceed(r, pw, host, port);
 }
 
-/* The request passed the firewall and authentication: tunnel or forward. */
-static void proceed(hs_req_t *r, struct pworker *pw)
+/* proceed() for a head parsed again from a copy (after a password check):
+ * the destination's slices are taken from the copy. */
+static void proceed_copy(hs_req_t *r, struct pworker *pw)
 {
-    const struct proxy_config *pc = pw->pc;
-    const http_request_t *q = &r->req;
     slice_t host;
     uint16_t port;
     const char *why = "";
-    if (proxy_destination(pc, q, &host, &port, &why) != 0) {
+    if (proxy_destination(pw->pc, &r->req, &host, &port, &why) != 0) {
         hs_resp_error(r, 400);
         return;
     }
+    proceed(r, pw, host, port);
+}
+
+/* Whether host:port is the proxy itself; for the fixed --upstream, asked
+ * once per worker. */
+static int target_is_self(struct pworker *pw, slice_t host, uint16_t port)
+{
+    const struct proxy_config *pc = pw->pc;
+    if (host.p != pc->up_host)
+        return proxy_is_self_host(pc, host, port);
+    if (pw->up_self == 0)
+        pw->up_self = proxy_is_self_host(pc, host, port) ? 2 : 1;
+    return pw->up_self == 2;
+}
+
+/* The request passed the firewall and authentication: tunnel or forward. */
+static void proceed(hs_req_t *r, struct pworker *pw, slice_t host, uint16_t port)
+{
+    const http_request_t *q = &r->req;
     if (q->method_id == HTTP_M_CONNECT) {
         do_connect(r, pw, host, port);
         return;
     }
-    if (proxy_is_self_host(pc, host, port)) {
+    if (target_is_self(pw, host, port)) {
         proxy_answer_text(r, 403, "the target is this proxy itself (a loop)");
         return;
     }

@@ -31,6 +31,7 @@ struct proxy_config {
     const dns_conf_t *dns;           /* NULL: IP literals only */
     int has_upstream;                /* reverse proxy */
     char up_host[HOST_MAX];
+    size_t up_host_len;
     uint16_t up_port;
     char up_authority[HOST_MAX + 8]; /* Host field for the upstream */
     pstore_t *store;                  /* NULL: no cache */

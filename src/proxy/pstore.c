@@ -164,6 +164,7 @@ pstore_obj_t *pstore_obj_new(slice_t key, slice_t vary, slice_t vkey, int status
         return NULL;
     }
     o->head_len = head_len;
+    o->key_len = key.len;
     if (parse_head(o) < 0) {
         obj_free(o);
         return NULL;
@@ -185,7 +186,7 @@ int pstore_obj_append(pstore_obj_t *o, const char *p, size_t n, uint64_t max)
     if (o->body_len + n > max)
         return -1;
     if (o->body_len + n > o->body_cap) {
-        uint64_t cap = o->body_cap ? o->body_cap : 4096;
+        uint64_t cap = o->body_cap ? o->body_cap : n; /* a body in one piece: no slack */
         while (cap < o->body_len + n)
             cap *= 2;
         if (cap > max)
@@ -212,11 +213,48 @@ void pstore_obj_release(pstore_obj_t *o)
         obj_free(o);
 }
 
-int pstore_obj_body_fd(pstore_obj_t *o)
+static void index_drop(pstore_t *s, struct shard *sh, pstore_obj_t *o);
+
+/* A memory file is a second copy of the body: it is counted against the
+ * limit as the object's bytes, and made only when it fits in the shard's
+ * share with o itself (older objects are evicted for it, as for a put).
+ * Returns 0 when counted, -1 when it does not fit or o left the store. */
+static int count_body_file(pstore_t *s, pstore_obj_t *o)
+{
+    struct shard *sh = shard_of(s, o->hash);
+    int rc = -1;
+    pthread_mutex_lock(&sh->mu);
+    if (o->in_index && o->bytes + o->body_len <= s->shard_limit) {
+        o->bytes += o->body_len;
+        sh->bytes += o->body_len;
+        while (sh->bytes > s->shard_limit && sh->lru_tail != NULL && sh->lru_tail != o) {
+            index_drop(s, sh, sh->lru_tail);
+            sh->evicted++;
+        }
+        rc = 0;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+static void uncount_body_file(pstore_t *s, pstore_obj_t *o)
+{
+    struct shard *sh = shard_of(s, o->hash);
+    pthread_mutex_lock(&sh->mu);
+    if (o->in_index) {
+        o->bytes -= o->body_len;
+        sh->bytes -= o->body_len;
+    }
+    pthread_mutex_unlock(&sh->mu);
+}
+
+int pstore_obj_body_fd(pstore_t *s, pstore_obj_t *o)
 {
     int v = atomic_load_explicit(&o->body_fd, memory_order_acquire);
     if (v != 0)
         return v > 0 ? v - 1 : -1;
+    if (s != NULL && count_body_file(s, o) < 0)
+        return -1; /* sent from memory; asked again at a later hit */
     if (atomic_fetch_add_explicit(&body_files, 1, memory_order_relaxed) >= (int)PROXY_BODY_FILES_MAX) {
         atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
         return -1; /* sent from memory instead; asked again later */
@@ -240,10 +278,15 @@ int pstore_obj_body_fd(pstore_obj_t *o)
         if (fd >= 0)
             close(fd); /* another thread was first: use its file */
         atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+        if (s != NULL)
+            uncount_body_file(s, o); /* counted by the first one */
         return expect > 0 ? expect - 1 : -1;
     }
-    if (fd < 0)
+    if (fd < 0) {
         atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+        if (s != NULL)
+            uncount_body_file(s, o);
+    }
     return fd;
 }
 
@@ -312,10 +355,29 @@ static void index_drop(pstore_t *s, struct shard *sh, pstore_obj_t *o)
     pstore_obj_release(o);
 }
 
+/* What an object holds in memory: the struct, its strings, the parsed
+ * field slices, and the body as allocated (its capacity, not its length). */
 static uint64_t obj_bytes(const pstore_obj_t *o)
 {
     return sizeof *o + strlen(o->key) + strlen(o->vary) + strlen(o->vkey) + o->head_len +
-           o->body_len + 4;
+           o->nfields * sizeof(http_field_t) + o->body_cap + 4;
+}
+
+uint64_t pstore_max_body(const pstore_t *s)
+{
+    return s->shard_limit;
+}
+
+int pstore_obj_reserve(pstore_obj_t *o, uint64_t n)
+{
+    if (n <= o->body_cap || n > SIZE_MAX)
+        return 0;
+    char *b = realloc(o->body, (size_t)n);
+    if (b == NULL)
+        return -1;
+    o->body = b;
+    o->body_cap = n;
+    return 0;
 }
 
 int pstore_put(pstore_t *s, pstore_obj_t *o)
@@ -357,7 +419,7 @@ pstore_obj_t *pstore_lookup(pstore_t *s, slice_t key, const http_field_t *fields
     pstore_obj_t *best = NULL;
     pthread_mutex_lock(&sh->mu);
     for (pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS]; x; x = x->hnext) {
-        if (x->hash != h || strlen(x->key) != key.len || memcmp(x->key, key.p, key.len) != 0)
+        if (x->hash != h || x->key_len != key.len || memcmp(x->key, key.p, key.len) != 0)
             continue;
         if (x->vary[0] != '\0') {
             int n = hop_vary_key(vk, sizeof vk, slice_cstr(x->vary), fields, nfields);
@@ -385,7 +447,7 @@ int pstore_remove(pstore_t *s, slice_t key)
     pstore_obj_t *x = sh->buckets[(h / PROXY_STORE_SHARDS) % PROXY_STORE_BUCKETS];
     while (x != NULL) {
         pstore_obj_t *next = x->hnext;
-        if (x->hash == h && strlen(x->key) == key.len && memcmp(x->key, key.p, key.len) == 0) {
+        if (x->hash == h && x->key_len == key.len && memcmp(x->key, key.p, key.len) == 0) {
             index_drop(s, sh, x);
             n++;
         }

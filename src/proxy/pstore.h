@@ -36,6 +36,7 @@ typedef struct pstore pstore_t;
 typedef struct pstore_obj {
     atomic_int refs;
     char *key;              /* NUL-terminated */
+    size_t key_len;
     char *vary;             /* the response's Vary value ("" when none) */
     char *vkey;             /* secondary key (hop_vary_key) under vary */
     int status;
@@ -87,11 +88,23 @@ int pstore_obj_append(pstore_obj_t *o, const char *p, size_t n, uint64_t max);
 
 void pstore_obj_ref(pstore_obj_t *o);
 
+/* Makes room for a body of n bytes at once (a known Content-Length: no
+ * growth by doubling, no slack counted). Returns 0 or -1. */
+int pstore_obj_reserve(pstore_obj_t *o, uint64_t n);
+
 /* A file holding o's body (a memfd made at the first call, closed with
  * o), for sending with sendfile(); -1 when it cannot be made. o must be
- * in its final state (put in the store). Any thread. */
-int pstore_obj_body_fd(pstore_obj_t *o);
+ * in its final state (put in the store). Any thread. With s, the file's
+ * bytes are counted against s's limit as o's (it is a second copy of the
+ * body): it is made only when o, counted twice, still fits in its shard's
+ * share, evicting older objects as a put does; else -1 (send from
+ * memory). */
+int pstore_obj_body_fd(pstore_t *s, pstore_obj_t *o);
 void pstore_obj_release(pstore_obj_t *o);
+
+/* The largest object a put can take (a shard's share of the limit): a
+ * response past it is not worth collecting. */
+uint64_t pstore_max_body(const pstore_t *s);
 
 /* Finds the freshest object for key whose secondary key matches the
  * request fields under its own Vary value. Returns it with a reference

@@ -15,6 +15,7 @@ struct pworker {
     char *auth_ok[PROXY_AUTH_CACHE];   /* Proxy-Authorization values found good */
     unsigned auth_next;
     struct fwd *active;        /* forwards in progress (fwd.c) */
+    int up_self;               /* --upstream is the proxy itself: 0 not asked yet, 1 no, 2 yes */
     int stopping;
 };
 

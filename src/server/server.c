@@ -1078,6 +1078,35 @@ void hs_resume(hs_req_t *r)
         conn_run(c);
 }
 
+void hs_body_resume(hs_req_t *r)
+{
+    struct hs_conn *c = r->conn;
+    if (!r->body_paused)
+        return;
+    r->body_paused = 0;
+    if (c == NULL || c->state != C_BODY)
+        return;
+    conn_timer_set(c, c->w->s->cfg->lim.header_timeout_ms);
+    stream_queue_kick(c); /* not from inside the handler's own call chain */
+}
+
+void hs_body_stop(hs_req_t *r)
+{
+    struct hs_conn *c = r->conn;
+    if (r->body_ops == NULL || r->responded || r->held)
+        return;
+    r->body_ops = NULL;
+    r->body_paused = 0;
+    r->close = 1;
+    hs_hold(r);
+    if (c == NULL)
+        return;
+    c->linger = 1;
+    c->rpos = c->rlen; /* framing is lost: nothing after this is read */
+    c->state = C_WAIT;
+    loop_timer_cancel(c->w->loop, &c->timer);
+}
+
 /* The body ended with `status` (0 complete). Returns 0 to go on, -1 when
  * the connection was closed. */
 static int body_end(struct hs_conn *c, int status)
@@ -1118,7 +1147,7 @@ static int body_feed(struct hs_conn *c)
 {
     hs_req_t *r = c->req;
     const struct http_limits *lim = &c->w->s->cfg->lim;
-    while (c->rlen > c->rpos || (!r->req.chunked && r->body_left == 0)) {
+    while (!r->body_paused && (c->rlen > c->rpos || (!r->req.chunked && r->body_left == 0))) {
         size_t avail = c->rlen - c->rpos;
         const char *p = avail ? c->rbuf + c->rpos : "";
         slice_t data = { "", 0 };
@@ -1148,7 +1177,13 @@ static int body_feed(struct hs_conn *c)
             if (r->body_seen > lim->max_body)
                 return body_end(c, 413) < 0 ? -1 : 1;
             int st = r->body_ops->on_data(r, r->body_ctx, data.p, data.len);
-            if (st != 0)
+            if (st == HS_BODY_PAUSE && !done) {
+                /* The handler's sink is full: the client waits, untimed. */
+                r->body_paused = 1;
+                loop_timer_cancel(c->w->loop, &c->timer);
+                return 0;
+            }
+            if (st != 0 && st != HS_BODY_PAUSE)
                 return body_end(c, st) < 0 ? -1 : 1;
         }
         if (done)
@@ -1240,6 +1275,8 @@ static void conn_run(struct hs_conn *c)
                 return;
             if (rc > 0)
                 break;
+            if (c->req->body_paused)
+                return; /* hs_body_resume() kicks us */
             if (conn_read(c) <= 0)
                 return;
             conn_timer_set(c, c->w->s->cfg->lim.header_timeout_ms);
@@ -1297,6 +1334,12 @@ static void on_conn(io_t *io, uint32_t ev)
     struct hs_conn *c = io->arg;
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
         c->drained = 0;
+    if ((ev & (EPOLLHUP | EPOLLERR)) && c->state == C_BODY && c->req->body_paused) {
+        /* Reset while the handler holds its body back: no read would
+         * notice, so tell the handler now (on_end -1). */
+        conn_close(c);
+        return;
+    }
     conn_run(c);
 }
 
@@ -1323,6 +1366,8 @@ static void on_conn_timer(ptimer_t *t, void *arg)
             conn_run(c);
         return;
     }
+    if (c->state == C_BODY && c->req->body_paused)
+        return; /* the handler holds the body back: not the client's delay */
     if (c->state == C_BODY) {
         /* A body that stopped coming. */
         worker_clock(w);
@@ -1671,7 +1716,7 @@ static void stream_kick(void *arg)
 {
     struct hs_conn *c = arg;
     c->head_held = 0;
-    if (c->io.fd >= 0 && c->state == C_WRITE)
+    if (c->io.fd >= 0 && (c->state == C_WRITE || c->state == C_BODY))
         conn_run(c);
 }
 

@@ -88,6 +88,7 @@ struct hs_req {
     const struct hs_body_ops *body_ops;
     void *body_ctx;
     int body_taken;       /* hs_read_body() was called */
+    int body_paused;      /* on_data said HS_BODY_PAUSE: hs_body_resume() is owed */
     uint64_t body_left;   /* Content-Length bytes still to come */
     uint64_t body_seen;   /* bytes handed to on_data so far */
     http_chunked_t dec;
@@ -107,10 +108,16 @@ struct hs_req {
     struct hs_req *next_free;
 };
 
+/* Returned by hs_body_ops.on_data: the bytes were taken, but read no more
+ * of the body until hs_body_resume(r) (the handler's sink is full: a proxy
+ * whose upstream socket is). No body timeout runs meanwhile. */
+#define HS_BODY_PAUSE 1
+
 /* Streaming a request body to the handler. */
 struct hs_body_ops {
-    /* A piece of the body (never empty). Returns 0 to go on, or a status
-     * (>= 400) to refuse the rest: on_end follows with that status. */
+    /* A piece of the body (never empty). Returns 0 to go on,
+     * HS_BODY_PAUSE, or a status (>= 400) to refuse the rest: on_end
+     * follows with that status. */
     int (*on_data)(hs_req_t *r, void *ctx, const char *p, size_t n);
     /* The body is over. status 0: it is complete and the handler must
      * answer now (or hs_hold() and answer later). status >= 400: it was
@@ -126,6 +133,17 @@ struct hs_body_ops {
  * the client waits for it. Slices of r->req must be copied before this if
  * the handler needs them later. */
 void hs_read_body(hs_req_t *r, const struct hs_body_ops *ops, void *ctx);
+
+/* After on_data said HS_BODY_PAUSE: read the body again (from the next
+ * loop turn, never from inside this call). */
+void hs_body_resume(hs_req_t *r);
+
+/* While the body is being read (before on_end): the handler stops reading
+ * it to answer now (a proxy whose upstream answered early, or failed). r
+ * becomes held as by hs_hold(): answer it, then hs_resume(r). on_end is not
+ * called. The rest of the body is never read: the answer closes the
+ * connection, lingering so that the client sees it. */
+void hs_body_stop(hs_req_t *r);
 
 /* From on_request or on_end: the handler will answer later, from another
  * callback on the same worker thread (a finished disk job). r stays valid

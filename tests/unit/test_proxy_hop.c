@@ -143,6 +143,19 @@ static void test_via_forwarded(void **state)
                            "\r\n");
     buf_dispose(&b);
 
+    /* IPv4 written by hand (no inet_ntop): one, two and three digits, 0. */
+    r = parse("GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    c = test_ip("255.0.100.9");
+    o = (struct hop_req_opts){ .method = r.method, .target = SLICE_LIT("/"), .host = SLICE_LIT("a"),
+                               .client = &c, .via_name = "p", .x_forwarded_for = 1 };
+    s = write_req(&r, &o, &b);
+    assert_string_equal(s, "GET / HTTP/1.1\r\n"
+                           "Host: a\r\n"
+                           "Via: 1.1 p\r\n"
+                           "X-Forwarded-For: 255.0.100.9\r\n"
+                           "\r\n");
+    buf_dispose(&b);
+
     char via[32];
     assert_int_equal(hop_via(via, sizeof via, SLICE_LIT("1.1 a"), 11, "portico"), 18);
     assert_string_equal(via, "1.1 a, 1.1 portico");

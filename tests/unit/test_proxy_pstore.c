@@ -107,6 +107,61 @@ static void test_lookup_and_vary(void **state)
     pstore_close(s);
 }
 
+/* A body file is a second copy of the body: counted against the limit,
+ * evicting older objects of the shard, and refused when the object
+ * counted twice would not fit. */
+static void test_body_file_counted(void **state)
+{
+    (void)state;
+    char err[200];
+    /* 16 shards of 64 KiB. */
+    pstore_t *s = pstore_open(16 * 65536, NULL, err, sizeof err);
+    assert_non_null(s);
+    assert_int_equal(pstore_max_body(s), 65536);
+    static char body[20001];
+    memset(body, 'x', sizeof body - 1);
+    /* Objects in one shard: keys are spread by hash, so put many and
+     * look at the totals. */
+    for (int i = 0; i < 64; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "http://h/%d", i);
+        put(s, mk(key, "", NULL, 0, body, 1000 + i));
+    }
+    struct pstore_stats st;
+    pstore_stats(s, &st);
+    assert_true(st.bytes <= 16 * 65536);
+    uint64_t before = st.bytes, evicted = st.evicted;
+    /* A hit makes a file for each object still stored: each counts its
+     * body once more, the totals stay under the limit, and older objects
+     * go. */
+    int files = 0;
+    for (int i = 0; i < 64; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "http://h/%d", i);
+        pstore_obj_t *o = pstore_lookup(s, slice_cstr(key), NULL, 0);
+        if (o == NULL)
+            continue;
+        if (pstore_obj_body_fd(s, o) >= 0)
+            files++;
+        pstore_obj_release(o);
+    }
+    assert_true(files > 0);
+    pstore_stats(s, &st);
+    assert_true(st.bytes <= 16 * 65536);
+    assert_true(st.evicted > evicted);
+    (void)before;
+    /* An object that, counted twice, is past its shard's share gets no
+     * file (it is sent from memory). */
+    static char big[40001];
+    memset(big, 'y', sizeof big - 1);
+    put(s, mk("http://h/big", "", NULL, 0, big, 5000));
+    pstore_obj_t *o = pstore_lookup(s, SLICE_LIT("http://h/big"), NULL, 0);
+    assert_non_null(o);
+    assert_int_equal(pstore_obj_body_fd(s, o), -1);
+    pstore_obj_release(o);
+    pstore_close(s);
+}
+
 /* pstore_obj_body_fd: a file with the body's bytes, made once (the same
  * descriptor after), closed when the last reference goes. */
 static void test_body_file(void **state)
@@ -117,9 +172,9 @@ static void test_body_file(void **state)
         body[i] = (char)('a' + i % 26);
     body[sizeof body - 1] = '\0';
     pstore_obj_t *o = mk("http://h/big", "", NULL, 0, body, 1000);
-    int fd = pstore_obj_body_fd(o);
+    int fd = pstore_obj_body_fd(NULL, o);
     assert_true(fd >= 0);
-    assert_int_equal(pstore_obj_body_fd(o), fd);
+    assert_int_equal(pstore_obj_body_fd(NULL, o), fd);
     char back[sizeof body];
     assert_int_equal(pread(fd, back, sizeof back, 0), (ssize_t)(sizeof body - 1));
     assert_memory_equal(back, body, sizeof body - 1);
@@ -457,6 +512,7 @@ int main(void)
         cmocka_unit_test(test_lookup_and_vary),
         cmocka_unit_test(test_lru_limit),
         cmocka_unit_test(test_body_file),
+        cmocka_unit_test(test_body_file_counted),
         cmocka_unit_test_setup_teardown(test_disk_restart, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_torn_entries, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers, dir_setup, dir_teardown),
