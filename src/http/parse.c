@@ -54,21 +54,6 @@ static int is_hex(unsigned char c)
     return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
 }
 
-int http_slice_ieq(slice_t s, const char *lower)
-{
-    size_t n = strlen(lower);
-    if (s.len != n)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s.p[i];
-        if (c >= 'A' && c <= 'Z')
-            c |= 0x20;
-        if (c != (unsigned char)lower[i])
-            return 0;
-    }
-    return 1;
-}
-
 enum http_method http_method_lookup(slice_t m)
 {
     static const struct { const char *name; enum http_method id; } methods[] = {
@@ -84,8 +69,9 @@ enum http_method http_method_lookup(slice_t m)
 
 const http_field_t *http_find_field(const http_request_t *req, const char *name)
 {
+    size_t n = strlen(name);
     for (size_t i = 0; i < req->nfields; i++)
-        if (http_slice_ieq(req->fields[i].name, name))
+        if (http_slice_ieq_n(req->fields[i].name, name, n))
             return &req->fields[i];
     return NULL;
 }

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/slice.h"
 #include "http/limits.h"
@@ -118,8 +119,28 @@ const http_field_t *http_find_field(const http_request_t *req, const char *name)
 /* Character classes (RFC 9110 §5.6.2 tchar). */
 extern const unsigned char http_tchar[256];
 
-/* Case-insensitive compare of a slice with a lower-case C string. */
-int http_slice_ieq(slice_t s, const char *lower);
+/* Case-insensitive compare of s with lower[0..n), which is lower-case. */
+static inline int http_slice_ieq_n(slice_t s, const char *lower, size_t n)
+{
+    if (s.len != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s.p[i];
+        if (c >= 'A' && c <= 'Z')
+            c |= 0x20;
+        if (c != (unsigned char)lower[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Case-insensitive compare of a slice with a lower-case C string. Inline,
+ * so that the length of a literal is known when compiling (this runs for
+ * many fields of every request). */
+static inline int http_slice_ieq(slice_t s, const char *lower)
+{
+    return http_slice_ieq_n(s, lower, strlen(lower));
+}
 
 /* Calls fn for each element of a comma-separated list value (RFC 9110
  * §5.6.1), trimmed, skipping empty elements. Stops and returns fn's value
