@@ -164,7 +164,9 @@ void client_pool_free(client_pool_t *p);
 int client_request(client_pool_t *p, const client_req_opts_t *o, const client_cbs_t *cbs,
                    void *arg, client_req_t **out);
 
-/* CLIENT_BODY_STREAM: queues n body bytes. Returns 0, -ENOBUFS when more
+/* CLIENT_BODY_STREAM: queues n body bytes. on_error and on_drain may be
+ * called from inside this call (and client_req_finish): a caller inside
+ * another engine's callback defers what it does there. Returns 0, -ENOBUFS when more
  * than CLIENT_SEND_BUF_CAP would be queued (nothing was taken: wait for
  * on_drain), -EINVAL after client_req_finish() or past body_len, or
  * -EPIPE when the request already failed. */

@@ -3,12 +3,14 @@
  * One state machine per connection: read and parse a request head, hand
  * it to the handler, write the response (header block, then a file with
  * sendfile() or bytes from memory), then keep the connection alive or
- * close it. Shared by `serve` and, later, `proxy`: they differ only in the
- * handler they plug in.
+ * close it. Shared by `serve` and `proxy`: they differ only in the handler
+ * they plug in.
  *
  * Threads: cfg->workers loops, each with its own SO_REUSEPORT listener per
  * address; a connection lives on one worker. The handler runs on the
- * worker's thread and answers before on_request returns. */
+ * worker's thread and answers from on_request, or from on_end of the body
+ * it asked for, or later from another callback on the same worker after
+ * hs_hold() (a disk job, an upstream response). */
 #ifndef PORTICO_SERVER_SERVER_H
 #define PORTICO_SERVER_SERVER_H
 
