@@ -937,6 +937,15 @@ static void body_end(hs_req_t *r, void *ctx, int status);
 /* Moves what `body` holds into the upstream's queue. Returns 1 when all of
  * it went, 0 when the queue is full (on_drain comes), -1 when the upstream
  * request is over. */
+/* A streamed body cannot go on (the upstream request would get a hole in
+ * it): the upstream request is cancelled and the client gets 502. */
+static void body_up_fail(struct fwd *f)
+{
+    if (f->up != NULL)
+        client_req_cancel(f->up);
+    fail_late(f, 502, "the request body could not be passed on (out of memory)");
+}
+
 static int body_flush(struct fwd *f)
 {
     if (f->body.len == 0)
@@ -970,14 +979,21 @@ static int body_take(struct fwd *f, const char *p, size_t n)
     if (f->up == NULL)
         return HS_BODY_PAUSE; /* failed: answer_late stops the body */
     int rc = body_flush(f);
-    if (rc == 1 && client_req_write(f->up, p, n) == 0)
+    int wr = rc == 1 ? client_req_write(f->up, p, n) : -ENOBUFS;
+    if (wr == 0)
         return 0;
     if (f->up == NULL)
         return HS_BODY_PAUSE; /* the write failed: answer_late comes */
-    if (rc < 0)
-        return 0;
-    if (buf_append(&f->body, p, n) < 0)
-        return 500;
+    if (rc < 0 || wr != -ENOBUFS) {
+        /* The upstream took neither the held bytes nor these (out of
+         * memory): no byte may be dropped from the middle of a body. */
+        body_up_fail(f);
+        return HS_BODY_PAUSE;
+    }
+    if (buf_append(&f->body, p, n) < 0) {
+        body_up_fail(f);
+        return HS_BODY_PAUSE;
+    }
     f->body_paused = 1;
     return HS_BODY_PAUSE;
 }
@@ -1000,6 +1016,8 @@ static void up_drain(client_req_t *up, void *arg)
     if (!f->body_stream || f->up == NULL)
         return;
     int rc = body_flush(f);
+    if (rc < 0 && f->up != NULL)
+        body_up_fail(f);
     if (rc != 1)
         return;
     if (f->body_done) {

@@ -253,11 +253,14 @@ int pstore_obj_body_fd(pstore_t *s, pstore_obj_t *o)
     int v = atomic_load_explicit(&o->body_fd, memory_order_acquire);
     if (v != 0)
         return v > 0 ? v - 1 : -1;
-    if (s != NULL && count_body_file(s, o) < 0)
-        return -1; /* sent from memory; asked again at a later hit */
+    /* The file budget first: a refusal then leaves nothing counted. */
     if (atomic_fetch_add_explicit(&body_files, 1, memory_order_relaxed) >= (int)PROXY_BODY_FILES_MAX) {
         atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
         return -1; /* sent from memory instead; asked again later */
+    }
+    if (s != NULL && count_body_file(s, o) < 0) {
+        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+        return -1; /* sent from memory; asked again at a later hit */
     }
     int fd = memfd_create("portico-proxy-body", MFD_CLOEXEC);
     size_t off = 0;

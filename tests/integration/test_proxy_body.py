@@ -44,6 +44,7 @@ class RawOrigin:
         self.ls.listen(16)
         self.port = self.ls.getsockname()[1]
         self.got = []
+        self.heads = 0
         self.lock = threading.Lock()
         self.handle = handle
         threading.Thread(target=self._run, daemon=True).start()
@@ -66,6 +67,8 @@ class RawOrigin:
                     return
                 buf += d
             head, _, rest = buf.partition(b"\r\n\r\n")
+            with self.lock:
+                self.heads += 1
             rec = self.handle(c, head, rest)
             with self.lock:
                 self.got.append(rec)
@@ -86,7 +89,23 @@ class RawOrigin:
             time.sleep(0.02)
         return False
 
+    def wait_heads(self, n, timeout=10):
+        """Waits until n request heads arrived."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self.heads >= n:
+                    return True
+            time.sleep(0.02)
+        return False
+
     def close(self):
+        # shutdown() first: it wakes the thread blocked in accept(), which
+        # would otherwise keep the listening socket (and its port) alive.
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.ls.close()
 
 
@@ -333,8 +352,8 @@ def test_body_over_max_body_is_413(spawn):
         try:
             for i in range(4):
                 s.sendall(b"%x\r\n%s\r\n" % (50000, pattern_block(i, 50000)))
-                if i == 1:
-                    time.sleep(0.5)  # let the upstream request (begun past 64 KiB) connect
+                if i == 1:  # the upstream request has begun (past 64 KiB)
+                    assert o.wait_heads(1)
             s.sendall(b"0\r\n\r\n")
         except OSError:
             pass  # the proxy may close before all of it went

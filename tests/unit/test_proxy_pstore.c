@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "proxy/hop.h"
+#include "proxy/limits.h"
 #include "proxy/pstore.h"
 
 static http_field_t fbuf[16];
@@ -159,6 +160,47 @@ static void test_body_file_counted(void **state)
     assert_non_null(o);
     assert_int_equal(pstore_obj_body_fd(s, o), -1);
     pstore_obj_release(o);
+    pstore_close(s);
+}
+
+/* With the process's memory files all in use, a hit is sent from memory
+ * and counts nothing: the store's byte total stays the same however often
+ * the object is hit. */
+static void test_body_file_budget_refusal_counts_nothing(void **state)
+{
+    (void)state;
+    char err[200];
+    pstore_t *s = pstore_open(16 * 65536, NULL, err, sizeof err);
+    assert_non_null(s);
+    static char body[8001];
+    memset(body, 'z', sizeof body - 1);
+    put(s, mk("http://h/one", "", NULL, 0, body, 1000));
+    struct pstore_stats st;
+    pstore_stats(s, &st);
+    uint64_t before = st.bytes;
+    static pstore_obj_t *held[PROXY_BODY_FILES_MAX];
+    for (unsigned i = 0; i < PROXY_BODY_FILES_MAX; i++) {
+        held[i] = mk("http://h/held", "", NULL, 0, "b", 1000);
+        assert_true(pstore_obj_body_fd(NULL, held[i]) >= 0);
+    }
+    for (int i = 0; i < 10; i++) {
+        pstore_obj_t *o = pstore_lookup(s, SLICE_LIT("http://h/one"), NULL, 0);
+        assert_non_null(o);
+        assert_int_equal(pstore_obj_body_fd(s, o), -1);
+        pstore_obj_release(o);
+    }
+    pstore_stats(s, &st);
+    assert_int_equal(st.bytes, before);
+    assert_int_equal(st.evicted, 0);
+    for (unsigned i = 0; i < PROXY_BODY_FILES_MAX; i++)
+        pstore_obj_release(held[i]);
+    /* The budget is back: the next hit gets its file, counted once. */
+    pstore_obj_t *o = pstore_lookup(s, SLICE_LIT("http://h/one"), NULL, 0);
+    assert_non_null(o);
+    assert_true(pstore_obj_body_fd(s, o) >= 0);
+    pstore_obj_release(o);
+    pstore_stats(s, &st);
+    assert_int_equal(st.bytes, before + sizeof body - 1);
     pstore_close(s);
 }
 
@@ -513,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_lru_limit),
         cmocka_unit_test(test_body_file),
         cmocka_unit_test(test_body_file_counted),
+        cmocka_unit_test(test_body_file_budget_refusal_counts_nothing),
         cmocka_unit_test_setup_teardown(test_disk_restart, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_torn_entries, dir_setup, dir_teardown),
         cmocka_unit_test_setup_teardown(test_leftovers, dir_setup, dir_teardown),
