@@ -41,6 +41,10 @@
 #define XFER_DEFAULT_PORT 7070
 #define XFER_MAX_CONNS    64
 #define XFER_CHUNK        (256u * 1024u)
+/* The sender reads and hashes the file only this far ahead of what has been
+ * sent: filling the whole send buffer (8 MiB, ~20 ms of SHA-256) before the
+ * first packet would delay the start by as much. */
+#define XFER_AHEAD        (512u * 1024u)
 #define XFER_SOCKBUF      (8 << 20)
 #define XFER_PROGRESS_US  200000u
 #define XFER_STATS_US     10000u
@@ -491,7 +495,7 @@ static void send_pump(struct xfer *x)
                 break;
             }
             size_t room = rudp_conn_writable(c);
-            if (room == 0)
+            if (room == 0 || rudp_conn_unsent(c) >= XFER_AHEAD)
                 return;
             size_t want = room < sizeof buf ? room : sizeof buf;
             if (s->size - s->off < want)

@@ -1053,6 +1053,8 @@ size_t rudp_conn_writable(const rudp_conn_t *c)
 
 size_t rudp_conn_unacked(const rudp_conn_t *c) { return c->slen; }
 
+size_t rudp_conn_unsent(const rudp_conn_t *c) { return unsent_bytes(c); }
+
 void rudp_conn_shutdown(rudp_conn_t *c) { c->fin_queued = 1; }
 
 void rudp_conn_abort(rudp_conn_t *c)
