@@ -126,6 +126,10 @@ static void matrix_case(const char *name, uint64_t seed, double loss, double bur
     }
     if (loss > 0 || burst > 0)
         assert_true(s.up.lost > 0 && r.ctcb.segs_retrans > 0);
+    /* One-way data: the client owes the server almost no ACKs, so its data
+     * packets go out as DATA, with the 20-byte header. */
+    assert_true(s.up.data_pkts > 1000);
+    assert_true(s.up.data_only * 100 >= s.up.data_pkts * 95);
     print_message("    %-10s %-7s %6.2f s virtual, %llu segs resent\n", name, cc->name,
                   r.elapsed_us / 1e6, (unsigned long long)r.ctcb.segs_retrans);
     sim_dispose(&s);
