@@ -75,6 +75,10 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_PROBE_BW };
  * overflowing (a 2.89x overshoot loses far more); less is taken for the
  * path's random loss, which must not stop the search for the rate. */
 #define BBR_STARTUP_LOSS   0.15
+/* ...and that lost at least this many segments: in an early round of ten,
+ * two random losses are 20% and say nothing of the queue (as BBRv2 counts
+ * loss events before it believes them). */
+#define BBR_STARTUP_LOSS_SEGS 8u
 static const double bbr_cycle[8] = { 1.25, 0.75, 1, 1, 1, 1, 1, 1 };
 
 static void bbr_init(rudp_cc_t *cc)
@@ -114,7 +118,7 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     int round_start = 0;
     if (rs->acked && rs->prior_delivered >= b->next_round_delivered) {
         uint64_t got = rs->delivered - b->round_delivered_at;
-        b->lossy_round = b->round_lost > 0 &&
+        b->lossy_round = b->round_lost >= (uint64_t)BBR_STARTUP_LOSS_SEGS * cc->mss &&
                          (double)b->round_lost > BBR_STARTUP_LOSS * (double)(got + b->round_lost);
         b->round_lost = 0;
         b->round_delivered_at = rs->delivered;

@@ -161,6 +161,90 @@ static void test_matrix_newreno(void **state)
     matrix_case("reorder", 16, 0, 0, 0.1, 0, 0, 10, cc);
 }
 
+/* One BBR round in which `got` segments were delivered and `lost` were lost
+ * (reported before the round's ACK), at bandwidth bw. */
+static void bbr_round(rudp_cc_t *cc, uint64_t *delivered, uint64_t *now, uint64_t got,
+                      uint64_t lost, uint64_t bw)
+{
+    if (lost)
+        cc->ops->on_loss(cc, 0, lost * cc->mss, 1);
+    rudp_rs_t rs;
+    memset(&rs, 0, sizeof rs);
+    *now += 50000;
+    rs.now = *now;
+    rs.prior_delivered = *delivered;
+    *delivered += got * cc->mss;
+    rs.delivered = *delivered;
+    rs.acked = got * cc->mss;
+    rs.bw = bw;
+    rs.rtt_us = rs.srtt_us = rs.min_rtt_us = 50000;
+    cc->ops->on_ack(cc, &rs);
+}
+
+/* STARTUP ends on loss only when a round lost many segments: 2 of 10 (20%)
+ * is random loss on a small flight; 30 of 100 is the queue overflowing. */
+static void test_bbr_startup_loss_rule(void **state)
+{
+    (void)state;
+    rudp_cc_t cc;
+    uint64_t delivered = 0, now = 0;
+    rudp_cc_init(&cc, &rudp_cc_bbr, 1400);
+    bbr_round(&cc, &delivered, &now, 10, 0, 300000);
+    bbr_round(&cc, &delivered, &now, 10, 0, 300000);   /* no growth: one strike */
+    bbr_round(&cc, &delivered, &now, 8, 2, 600000);    /* the rate grows again */
+    bbr_round(&cc, &delivered, &now, 10, 0, 1200000);
+    assert_int_equal(cc.u.bbr.mode, 0);                  /* still in STARTUP (0) */
+    assert_true(cc.u.bbr.pacing_gain > 2.0);
+
+    delivered = now = 0;
+    rudp_cc_init(&cc, &rudp_cc_bbr, 1400);
+    bbr_round(&cc, &delivered, &now, 100, 0, 3000000);
+    bbr_round(&cc, &delivered, &now, 100, 0, 3000000);
+    bbr_round(&cc, &delivered, &now, 70, 30, 3000000);
+    bbr_round(&cc, &delivered, &now, 70, 0, 3000000);
+    assert_int_not_equal(cc.u.bbr.mode, 0);              /* left STARTUP */
+}
+
+/* The bench's worst profile in virtual time: 100 Mbit/s, 50 ms RTT, 5%
+ * random loss each way, a deep queue; 4 MiB over several seeds. A controller
+ * that leaves STARTUP at a few dozen KB creeps up 25% per 8-round cycle and
+ * needs seconds (test_bbr_startup_loss_rule checks the rule that prevents
+ * it on small rounds). */
+static void test_startup_random_loss(void **state)
+{
+    (void)state;
+    uint64_t t[12];
+    for (uint64_t seed = 100; seed < 112; seed++) {
+        sim_t s;
+        struct xfer_result r;
+        sim_init(&s, seed);
+        sim_link_t *ls[2] = { &s.up, &s.down };
+        for (int i = 0; i < 2; i++) {
+            ls[i]->rate = 12500000;
+            ls[i]->delay_us = 25000;
+            ls[i]->queue_bytes = 2u << 20;
+            ls[i]->loss = 0.05;
+        }
+        struct xfer_case xc = { "lossy-startup", 4u << 20, 10 * SEC, 0 };
+        run_transfer(&s, &xc, &r);
+        t[seed - 100] = r.elapsed_us;
+        sim_dispose(&s);
+    }
+    /* sort: the median shows the ramp, the tail shows handshake losses
+     * (a lost SYN or COOKIE costs 1 s, twice 3 s, as in TCP) */
+    for (int i = 1; i < 12; i++)
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            uint64_t x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    print_message("    50 ms / 5%%, 4 MiB over 12 seeds: median %.2f s, worst %.2f s virtual\n",
+                  t[6] / 1e6, t[11] / 1e6);
+    /* line rate alone is 0.35 s; the ramp and the handshake add ~0.45 s */
+    assert_true(t[6] < SEC);
+    assert_true(t[11] < 5 * SEC);
+}
+
 /* The notes' case: 4 bytes are lost, the 5 after them arrive. Only the
  * lost 4 are sent again (TCP without SACK would resend all 9). */
 static void test_only_lost_segment_resent(void **state)
@@ -517,6 +601,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix_bbr),
         cmocka_unit_test(test_matrix_newreno),
+        cmocka_unit_test(test_startup_random_loss),
+        cmocka_unit_test(test_bbr_startup_loss_rule),
         cmocka_unit_test(test_only_lost_segment_resent),
         cmocka_unit_test(test_tail_loss_probe),
         cmocka_unit_test(test_last_flight_after_peer_left),
