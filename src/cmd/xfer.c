@@ -45,6 +45,11 @@
  * sent: filling the whole send buffer (8 MiB, ~20 ms of SHA-256) before the
  * first packet would delay the start by as much. */
 #define XFER_AHEAD        (512u * 1024u)
+/* ...in pieces of this size, at most XFER_PUMP_BUDGET per pass of the loop:
+ * the packets the engine may send now never wait behind more than ~0.3 ms
+ * of reading and hashing (the first flight, behind the ECHO, included). */
+#define XFER_PIECE        (64u * 1024u)
+#define XFER_PUMP_BUDGET  (128u * 1024u)
 #define XFER_SOCKBUF      (8 << 20)
 #define XFER_PROGRESS_US  200000u
 #define XFER_STATS_US     10000u
@@ -450,9 +455,10 @@ static void send_pump(struct xfer *x)
 {
     struct send_state *s = x->snd;
     rudp_conn_t *c = x->peers[0].conn;
-    static uint8_t buf[XFER_CHUNK];
+    static uint8_t buf[XFER_PIECE];
     uint8_t status;
     uint64_t off;
+    size_t budget = XFER_PUMP_BUDGET;
     for (;;) {
         switch (s->stage) {
         case SS_START:
@@ -495,7 +501,7 @@ static void send_pump(struct xfer *x)
                 break;
             }
             size_t room = rudp_conn_writable(c);
-            if (room == 0 || rudp_conn_unsent(c) >= XFER_AHEAD)
+            if (room == 0 || rudp_conn_unsent(c) >= XFER_AHEAD || budget == 0)
                 return;
             size_t want = room < sizeof buf ? room : sizeof buf;
             if (s->size - s->off < want)
@@ -509,6 +515,7 @@ static void send_pump(struct xfer *x)
             }
             crypto_hash_sha256_update(&s->md, buf, (size_t)n);
             rudp_conn_write(c, buf, (size_t)n);
+            budget = budget > (size_t)n ? budget - (size_t)n : 0;
             s->off += (uint64_t)n;
             s->done_bytes += (uint64_t)n;
             break;
@@ -1123,6 +1130,5 @@ int cmd_xfer(int argc, char **argv)
         close(ss.fd);
     if (ss.stats)
         fclose(ss.stats);
-    close(x.fd);
-    return rc;
+    return rc;   /* x.fd was closed with its loop registration */
 }
