@@ -43,11 +43,11 @@ if [ "${1:-}" = --loop-child ]; then
     rm -f "$WORK/out/"*
     t0=$(date +%s.%N)
     if [ "$what" = xfer ]; then
-        build/portico xfer recv --listen 127.0.0.1:7071 --dir "$WORK/out" --once >/dev/null 2>&1 &
+        "$WORK/portico" xfer recv --listen 127.0.0.1:7071 --dir "$WORK/out" --once >/dev/null 2>&1 &
         r=$!
         sleep 0.2
         t0=$(date +%s.%N)
-        build/portico xfer send "$WORK/big.bin" 127.0.0.1:7071 >/dev/null
+        "$WORK/portico" xfer send "$WORK/big.bin" 127.0.0.1:7071 >/dev/null
     else
         socat -u TCP-LISTEN:5002,reuseaddr OPEN:"$WORK/out/t.bin",creat,trunc &
         r=$!
@@ -86,6 +86,8 @@ cc -O2 -Wall -o build/tcp_send bench/tcp_send.c
 tag=$$
 C=xferc$tag R=xferr$tag S=xfers$tag
 WORK=$(mktemp -d /dev/shm/xferbench.XXXXXX)   # tmpfs: no disk in the measure
+cp build/portico "$WORK/portico"   # a rebuild during the run does not change what is measured
+PORTICO=$WORK/portico
 NFQ_PID=
 
 cleanup() {
