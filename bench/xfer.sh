@@ -29,6 +29,7 @@
 #   MODE=time PROFILES="50:5 0:1" bash bench/xfer.sh
 #   MODE=bulk PROFILES="50:5" BULK_RUNS=3 bash bench/xfer.sh
 #   QUICK=1 bash bench/xfer.sh              # 1 run, 5 s bulk, 256 MiB loopback
+#   PEERS="xfer bbr" MODE=time bash bench/xfer.sh   # leave TCP cubic out
 #
 # MODE is time, bulk, loop or all (comma-separated list works too).
 # PROFILES lists RTT_MS:LOSS_PCT pairs. Needs root. Prints medians and the
@@ -77,6 +78,8 @@ PROFILES=${PROFILES:-"0:0 0:1 0:5 50:0 50:1 50:5"}
 LOOP_MB=${LOOP_MB:-$([ -n "$QUICK" ] && echo 256 || echo 1024)}
 PORTICO=$PWD/build/portico
 want() { [ "$MODE" = all ] || [[ ",$MODE," == *",$1,"* ]]; }
+PEERS=${PEERS:-"xfer cubic bbr"}   # which of the three to run
+has() { [[ " $PEERS " == *" $1 "* ]]; }
 
 bash scripts/deps.sh --bench
 make -s
@@ -166,6 +169,8 @@ run_xfer() {
         cmp -s "$file" "$WORK/out/$name" || { echo "xfer: file differs" >&2; exit 1; }
         echo "$(awk "BEGIN{printf \"%.3f\", $t1-$t0}") $(stat -c %s "$file")"
     else
+        # a failure other than the cap is reported, and counts as a timeout
+        [ "$rc" != 124 ] && echo "xfer send exit $rc: $(tr '\n' ' ' < "$WORK/send.err")" >&2
         out=$WORK/out/$name.part
         echo "timeout $( [ -f "$out" ] && stat -c %s "$out" || echo 0)"
     fi
@@ -198,12 +203,13 @@ run_tcp() {
 }
 
 median() {
-    # "timeout" counts as infinitely slow
+    # "timeout" counts as infinitely slow; no runs (a peer left out): "-"
+    [ $# -gt 0 ] || { echo -; return; }
     printf '%s\n' "$@" | sed "s/timeout/999999/" | sort -g | awk '{a[NR]=$1} END{m=a[int((NR+1)/2)]; if (m==999999) print "timeout"; else print m}'
 }
 
-mbps() { [ "$1" = timeout ] && echo "-" || awk "BEGIN{printf \"%.1f\", $SIZE_MB*8*1.048576/$1}"; }
-ratio() { { [ "$1" = timeout ] || [ "$2" = timeout ] || [ "$2" = 0 ]; } && echo "-" || awk "BEGIN{printf \"%.2f\", $1/$2}"; }
+mbps() { [ "$1" = timeout ] || [ "$1" = - ] && echo "-" || awk "BEGIN{printf \"%.1f\", $SIZE_MB*8*1.048576/$1}"; }
+ratio() { case "$1$2" in *timeout*|*-*) echo "-"; return;; esac; [ "$2" = 0 ] && echo "-" || awk "BEGIN{printf \"%.2f\", $1/$2}"; }
 # goodput "SECONDS BYTES" CAP: Mbit/s over the run, or over the cap when cut.
 goodput() {
     local t=${1%% *} n=${1##* }
@@ -232,9 +238,9 @@ if want time; then
         la=$(loadavg)
         xs=() cs=() bs=()
         for ((i = 0; i < RUNS; i++)); do
-            r=$(run_xfer "$WORK/file.bin" "$TIMEOUT"); xs+=("${r%% *}")
-            r=$(run_tcp cubic "$WORK/file.bin" "$TIMEOUT"); cs+=("${r%% *}")
-            r=$(run_tcp bbr "$WORK/file.bin" "$TIMEOUT"); bs+=("${r%% *}")
+            has xfer && { r=$(run_xfer "$WORK/file.bin" "$TIMEOUT"); xs+=("${r%% *}"); }
+            has cubic && { r=$(run_tcp cubic "$WORK/file.bin" "$TIMEOUT"); cs+=("${r%% *}"); }
+            has bbr && { r=$(run_tcp bbr "$WORK/file.bin" "$TIMEOUT"); bs+=("${r%% *}"); }
         done
         [ -n "${VERBOSE:-}" ] && echo "#   xfer ${xs[*]} | cubic ${cs[*]} | bbr ${bs[*]}"
         x=$(median "${xs[@]}") c=$(median "${cs[@]}") b=$(median "${bs[@]}")
@@ -252,9 +258,9 @@ if want bulk; then
         la=$(loadavg)
         xs=() cs=() bs=()
         for ((i = 0; i < BULK_RUNS; i++)); do
-            xs+=("$(goodput "$(run_xfer "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
-            cs+=("$(goodput "$(run_tcp cubic "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
-            bs+=("$(goodput "$(run_tcp bbr "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
+            has xfer && xs+=("$(goodput "$(run_xfer "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
+            has cubic && cs+=("$(goodput "$(run_tcp cubic "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
+            has bbr && bs+=("$(goodput "$(run_tcp bbr "$WORK/bulk.bin" "$BULK_CAP")" "$BULK_CAP")")
         done
         [ -n "${VERBOSE:-}" ] && echo "#   xfer ${xs[*]} | cubic ${cs[*]} | bbr ${bs[*]}"
         x=$(median "${xs[@]}") c=$(median "${cs[@]}") b=$(median "${bs[@]}")

@@ -800,7 +800,11 @@ static void on_readable(io_t *io, uint32_t events)
             mm[i].msg_hdr.msg_name = &from[i].ss;
             mm[i].msg_hdr.msg_namelen = sizeof from[i].ss;
         }
+        /* edge-triggered: read until EAGAIN (a short batch may end on a
+         * pending error, reported by the next call) */
         int got = recvmmsg(x->fd, mm, XFER_RECV_BATCH, MSG_DONTWAIT, NULL);
+        if (got == 0)
+            break;
         if (got < 0) {
             if (errno == EINTR)
                 continue;
@@ -816,8 +820,6 @@ static void on_readable(io_t *io, uint32_t events)
             from[i].len = mm[i].msg_hdr.msg_namelen;
             on_datagram(x, bufs[i], (ssize_t)mm[i].msg_len, &from[i], now);
         }
-        if ((unsigned)got < XFER_RECV_BATCH)
-            break;
     }
     xfer_flush(x);
 }
