@@ -170,7 +170,7 @@ run_xfer() {
         echo "$(awk "BEGIN{printf \"%.3f\", $t1-$t0}") $(stat -c %s "$file")"
     else
         # a failure other than the cap is reported, and counts as a timeout
-        [ "$rc" != 124 ] && echo "xfer send exit $rc: $(tr '\n' ' ' < "$WORK/send.err")" >&2
+        [ "$rc" != 124 ] && echo "xfer send exit $rc: $(tr '\n' ' ' < "$WORK/send.err") / recv: $(tr '\n' ' ' < "$WORK/recv.err")" >&2
         out=$WORK/out/$name.part
         echo "timeout $( [ -f "$out" ] && stat -c %s "$out" || echo 0)"
     fi

@@ -816,11 +816,15 @@ static size_t emit(rudp_conn_t *c, rudp_pkt_t *p, uint8_t *out, size_t cap, uint
 /* A data segment goes out as DATA (20-byte header, no ack, window, tsecr
  * or SACK) when the peer would learn nothing from those fields: no ACK is
  * owed, no out-of-order data is held, and the window is the one last
- * advertised. A one-way transfer's data packets are then all DATA. */
+ * advertised. A one-way transfer's data packets are then all DATA. Never
+ * once the peer has sent its FIN: the close is TCP's, every segment acks,
+ * so a lost pure ACK of the peer's FIN is repaired by our next segment (a
+ * peer that leaves as soon as both FINs are acknowledged may otherwise take
+ * our FIN and leave, its own FIN never acknowledged). */
 static int ack_owed(const rudp_conn_t *c)
 {
     return c->ack_now || c->ack_pending || c->delack_deadline != NEVER || c->nooo ||
-           rcv_wnd(c) != c->last_adv_wnd;
+           c->peer_fin || rcv_wnd(c) != c->last_adv_wnd;
 }
 
 /* Pacing: may a packet of `len` bytes leave now? */

@@ -279,6 +279,51 @@ static void test_startup_random_loss(void **state)
     assert_true(t[11] < 5 * SEC);
 }
 
+/* After the peer's FIN every segment acknowledges: the server's reply to
+ * a client that closed goes out as SEG, never DATA, so the ACK of the
+ * client's FIN rides on it even if the pure ACK before it was lost. */
+static void test_segments_after_peer_fin_ack(void **state)
+{
+    (void)state;
+    sim_t s;
+    sim_init(&s, 81);
+    base_link(&s);
+    s.client = rudp_conn_connect(&s.ccfg, s.now);
+    uint64_t limit = s.now + 10 * SEC;
+    uint8_t data[64 * 1024], sink[64 * 1024];
+    memset(data, 'r', sizeof data);
+    int wrote = 0, replied = 0;
+    while (s.now < limit && !(s.server && rudp_conn_state(s.server) == RUDP_CLOSED &&
+                               rudp_conn_state(s.client) == RUDP_CLOSED)) {
+        if (!wrote && rudp_conn_state(s.client) == RUDP_ESTABLISHED) {
+            assert_int_equal(rudp_conn_write(s.client, data, 1000), 1000);
+            rudp_conn_shutdown(s.client);
+            wrote = 1;
+        }
+        if (s.server) {
+            rudp_conn_read(s.server, sink, sizeof sink);
+            if (rudp_conn_eof(s.server) && !replied) {
+                s.down.data_pkts = s.down.data_only = 0;   /* count from here */
+                assert_int_equal(rudp_conn_write(s.server, data, sizeof data), sizeof data);
+                rudp_conn_shutdown(s.server);
+                replied = 1;
+            }
+        }
+        rudp_conn_read(s.client, sink, sizeof sink);
+        rudp_conn_events(s.client);
+        if (s.server)
+            rudp_conn_events(s.server);
+        sim_drain(&s, s.client, 1);
+        sim_drain(&s, s.server, 0);
+        sim_step(&s, limit);
+    }
+    assert_true(replied);
+    assert_int_equal(rudp_conn_error(s.client), 0);
+    assert_true(s.down.data_pkts >= 40);
+    assert_int_equal(s.down.data_only, 0);
+    sim_dispose(&s);
+}
+
 /* The notes' case: 4 bytes are lost, the 5 after them arrive. Only the
  * lost 4 are sent again (TCP without SACK would resend all 9). */
 static void test_only_lost_segment_resent(void **state)
@@ -638,6 +683,7 @@ int main(void)
         cmocka_unit_test(test_startup_random_loss),
         cmocka_unit_test(test_bbr_startup_loss_rule),
         cmocka_unit_test(test_bbr_loss_compensation),
+        cmocka_unit_test(test_segments_after_peer_fin_ack),
         cmocka_unit_test(test_only_lost_segment_resent),
         cmocka_unit_test(test_tail_loss_probe),
         cmocka_unit_test(test_last_flight_after_peer_left),
