@@ -16,6 +16,7 @@
  * removes NAME.part and no NAME appears. */
 #include "cmd/cmd.h"
 #include "core/loop.h"
+#include "core/sha256.h"
 #include "core/sock.h"
 #include "core/tpool.h"
 #include "dns/hostaddr.h"
@@ -27,11 +28,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -41,10 +43,26 @@
 #define XFER_DEFAULT_PORT 7070
 #define XFER_MAX_CONNS    64
 #define XFER_CHUNK        (256u * 1024u)
+/* The sender reads and hashes the file only this far ahead of what has been
+ * sent: filling the whole send buffer (8 MiB, ~20 ms of SHA-256) before the
+ * first packet would delay the start by as much. */
+#define XFER_AHEAD        (512u * 1024u)
+/* ...in pieces of this size, at most XFER_PUMP_BUDGET per pass of the loop:
+ * the packets the engine may send now never wait behind more than ~0.3 ms
+ * of reading and hashing (the first flight, behind the ECHO, included). */
+#define XFER_PIECE        (64u * 1024u)
+#define XFER_PUMP_BUDGET  (128u * 1024u)
 #define XFER_SOCKBUF      (8 << 20)
 #define XFER_PROGRESS_US  200000u
 #define XFER_STATS_US     10000u
 #define XFER_COMMIT_THREADS 1
+/* Send batching: consecutive packets of one size leave in one sendmsg with
+ * UDP_SEGMENT (the kernel cuts them apart, late or in the NIC), at most
+ * this many and this many bytes per call. */
+#define XFER_GSO_SEGS     32u
+#define XFER_GSO_BYTES    (60u * 1024u)
+/* Datagrams taken per recvmmsg call. */
+#define XFER_RECV_BATCH   32u
 
 enum { EXIT_LOCAL = 1, EXIT_CONNECT = 3, EXIT_LOST = 4, EXIT_REJECTED = 5 };
 
@@ -74,7 +92,7 @@ struct peer {
     int fd;
     uint64_t left;
     int failed;
-    crypto_hash_sha256_state md;   /* over the bytes in NAME.part so far */
+    sha256_t md;   /* over the bytes in NAME.part so far */
 };
 
 struct xfer {
@@ -95,6 +113,7 @@ struct xfer {
     int draining;           /* the loop ended: run it until verifying == 0 */
     /* sender */
     struct send_state *snd;
+    int no_gso;             /* the kernel refused UDP_SEGMENT once: plain sends */
 };
 
 static void xfer_flush(struct xfer *x);
@@ -104,6 +123,42 @@ static void send_pkt(struct xfer *x, const addr_t *to, const uint8_t *buf, size_
     ssize_t r = to ? sendto(x->fd, buf, n, 0, (const struct sockaddr *)&to->ss, to->len)
                    : send(x->fd, buf, n, 0);
     (void)r;  /* a full socket buffer is a loss the engine repairs */
+}
+
+/* Sends `n` bytes holding packets of `seg` bytes each (the last may be
+ * shorter) in one call with UDP_SEGMENT; one sendto per packet when the
+ * kernel cannot (then never tries again). */
+static void send_batch(struct xfer *x, const addr_t *to, const uint8_t *buf, size_t n, size_t seg)
+{
+    if (n > seg && !x->no_gso) {
+        struct iovec iov = { (void *)buf, n };
+        union { char b[CMSG_SPACE(sizeof(uint16_t))]; struct cmsghdr align; } ctl;
+        struct msghdr m;
+        memset(&m, 0, sizeof m);
+        memset(&ctl, 0, sizeof ctl);
+        if (to) {
+            m.msg_name = (void *)&to->ss;
+            m.msg_namelen = to->len;
+        }
+        m.msg_iov = &iov;
+        m.msg_iovlen = 1;
+        m.msg_control = ctl.b;
+        m.msg_controllen = sizeof ctl.b;
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_UDP;
+        cm->cmsg_type = UDP_SEGMENT;
+        cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t gso = (uint16_t)seg;
+        memcpy(CMSG_DATA(cm), &gso, sizeof gso);
+        if (sendmsg(x->fd, &m, 0) >= 0)
+            return;
+        if (errno != EINVAL && errno != EOPNOTSUPP && errno != ENOPROTOOPT &&
+            errno != EIO && errno != EMSGSIZE)
+            return;   /* a full buffer is a loss the engine repairs; refusals show on receive */
+        x->no_gso = 1;
+    }
+    for (size_t off = 0; off < n; off += seg)
+        send_pkt(x, to, buf + off, n - off < seg ? n - off : seg);
 }
 
 static void on_timer(ptimer_t *t, void *arg)
@@ -131,7 +186,7 @@ static void part_name(const char *name, char *out, size_t len)
 /* Feeds [0, len) of fd, as stored on disk, into md: the prefix a resumed
  * transfer keeps is verified like the bytes that arrive (receiver), and is
  * part of the digest sent (sender). */
-static int hash_stored(int fd, uint64_t len, crypto_hash_sha256_state *md)
+static int hash_stored(int fd, uint64_t len, sha256_t *md)
 {
     static uint8_t buf[XFER_CHUNK];
     uint64_t at = 0;
@@ -140,7 +195,7 @@ static int hash_stored(int fd, uint64_t len, crypto_hash_sha256_state *md)
         ssize_t n = pread(fd, buf, want, (off_t)at);
         if (n <= 0)
             return -1;
-        crypto_hash_sha256_update(md, buf, (size_t)n);
+        sha256_update(md, buf, (size_t)n);
         at += (uint64_t)n;
     }
     return 0;
@@ -166,7 +221,7 @@ static void recv_header(struct xfer *x, struct peer *p)
         off = (uint64_t)st.st_size;
     if (off && ftruncate(p->fd, (off_t)off) < 0)
         off = 0;
-    crypto_hash_sha256_init(&p->md);
+    sha256_init(&p->md);
     if (off && hash_stored(p->fd, off, &p->md) < 0) {
         cmd_error("xfer", "%s: %s", part, strerror(errno));
         reply(p, XFER_IO_ERROR, 0);
@@ -235,7 +290,7 @@ static void recv_digest(struct xfer *x, struct peer *p)
     uint8_t got[XFER_DIGEST_LEN];
     char part[XFER_NAME_MAX + 8];
     part_name(p->hdr.name, part, sizeof part);
-    crypto_hash_sha256_final(&p->md, got);
+    sha256_final(&p->md, got);
     if (memcmp(got, p->buf, XFER_DIGEST_LEN) != 0) {
         unlinkat(x->dirfd, part, 0);
         close(p->fd);
@@ -296,7 +351,7 @@ static void recv_pump(struct xfer *x, struct peer *p)
                 p->failed = 1;
                 return;
             }
-            crypto_hash_sha256_update(&p->md, buf, n);
+            sha256_update(&p->md, buf, n);
             p->left -= n;
             if (!p->left) {
                 p->state = RS_DIGEST;
@@ -352,7 +407,7 @@ struct send_state {
     int stage;            /* SS_HDR_SENT, SS_DATA, SS_VERDICT, SS_FIN */
     int fd;
     uint64_t size, off, total_bytes, done_bytes;
-    crypto_hash_sha256_state md;
+    sha256_t md;
     uint8_t rbuf[XFER_REPLY_LEN];
     size_t rhave;
     int resume;
@@ -402,7 +457,7 @@ static int send_begin_file(struct xfer *x, struct send_state *s)
     s->stage = s->resume ? SS_HDR_SENT : SS_DATA;
     s->await_start = !s->resume;
     s->off = 0;
-    crypto_hash_sha256_init(&s->md);
+    sha256_init(&s->md);
     return 0;
 }
 
@@ -446,9 +501,10 @@ static void send_pump(struct xfer *x)
 {
     struct send_state *s = x->snd;
     rudp_conn_t *c = x->peers[0].conn;
-    static uint8_t buf[XFER_CHUNK];
+    static uint8_t buf[XFER_PIECE];
     uint8_t status;
     uint64_t off;
+    size_t budget = XFER_PUMP_BUDGET;
     for (;;) {
         switch (s->stage) {
         case SS_START:
@@ -491,7 +547,7 @@ static void send_pump(struct xfer *x)
                 break;
             }
             size_t room = rudp_conn_writable(c);
-            if (room == 0)
+            if (room == 0 || rudp_conn_unsent(c) >= XFER_AHEAD || budget == 0)
                 return;
             size_t want = room < sizeof buf ? room : sizeof buf;
             if (s->size - s->off < want)
@@ -503,8 +559,9 @@ static void send_pump(struct xfer *x)
                 send_fail(x, EXIT_LOCAL);
                 return;
             }
-            crypto_hash_sha256_update(&s->md, buf, (size_t)n);
+            sha256_update(&s->md, buf, (size_t)n);
             rudp_conn_write(c, buf, (size_t)n);
+            budget = budget > (size_t)n ? budget - (size_t)n : 0;
             s->off += (uint64_t)n;
             s->done_bytes += (uint64_t)n;
             break;
@@ -513,7 +570,7 @@ static void send_pump(struct xfer *x)
             if (rudp_conn_writable(c) < XFER_DIGEST_LEN)
                 return;
             uint8_t d[XFER_DIGEST_LEN];
-            crypto_hash_sha256_final(&s->md, d);
+            sha256_final(&s->md, d);
             rudp_conn_write(c, d, XFER_DIGEST_LEN);
             /* The last file: our FIN rides with the digest, so the
              * receiver's verdict comes with its own FIN and the connection
@@ -584,12 +641,31 @@ static void send_progress(struct xfer *x, uint64_t now, int final)
 
 /* --------------------------------------------------------------- engine */
 
+/* Drains the connection's output. Packets of one size are gathered and sent
+ * together (send_batch); a shorter one closes a batch, a longer one starts
+ * the next. */
 static void flush_peer(struct xfer *x, struct peer *p, uint64_t now)
 {
-    uint8_t out[RUDP_PKT_MAX];
-    size_t n;
-    while ((n = rudp_conn_output(p->conn, out, sizeof out, now)) > 0)
-        send_pkt(x, x->listening ? &p->addr : NULL, out, n);
+    static uint8_t out[XFER_GSO_BYTES + RUDP_PKT_MAX];
+    const addr_t *to = x->listening ? &p->addr : NULL;
+    size_t used = 0, seg = 0, cnt = 0, n;
+    while ((n = rudp_conn_output(p->conn, out + used, RUDP_PKT_MAX, now)) > 0) {
+        if (cnt && n > seg) {                 /* cannot join: send what we have */
+            send_batch(x, to, out, used, seg);
+            memmove(out, out + used, n);
+            used = cnt = 0;
+        }
+        if (!cnt)
+            seg = n;
+        used += n;
+        cnt++;
+        if (n < seg || cnt == XFER_GSO_SEGS || used + seg > XFER_GSO_BYTES) {
+            send_batch(x, to, out, used, seg);
+            used = cnt = 0;
+        }
+    }
+    if (cnt)
+        send_batch(x, to, out, used, seg);
 }
 
 static void sender_step(struct xfer *x, uint64_t now)
@@ -670,16 +746,66 @@ static struct peer *find_peer(struct xfer *x, uint32_t cid)
     return NULL;
 }
 
+/* One datagram from `from`: to its connection, or to the stateless
+ * listener. */
+static void on_datagram(struct xfer *x, const uint8_t *buf, ssize_t n, const addr_t *from,
+                        uint64_t now)
+{
+    if (x->snd) {
+        rudp_conn_input(x->peers[0].conn, buf, (size_t)n, now);
+        return;
+    }
+    uint32_t cid = n >= 8 ? (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
+                            (uint32_t)buf[6] << 8 | buf[7] : 0;
+    struct peer *p = cid ? find_peer(x, cid) : NULL;
+    if (p && from->len == p->addr.len && memcmp(&from->ss, &p->addr.ss, from->len) == 0) {
+        rudp_conn_input(p->conn, buf, (size_t)n, now);
+        return;
+    }
+    uint8_t rep[RUDP_PKT_MAX];
+    size_t rlen;
+    rudp_accept_t acc;
+    int v = rudp_listen_input(x->secret, buf, (size_t)n, &from->ss, from->len, now, rep,
+                              sizeof rep, &rlen, &acc);
+    if (v == RUDP_L_REPLY) {
+        send_pkt(x, from, rep, rlen);
+    } else if (v == RUDP_L_ACCEPT && x->npeers < XFER_MAX_CONNS && !find_peer(x, acc.local_cid)) {
+        rudp_conn_t *c = rudp_conn_accept(&x->cfg, &acc, now);
+        if (!c)
+            return;
+        struct peer *np = &x->peers[x->npeers++];
+        memset(np, 0, sizeof *np);
+        np->conn = c;
+        np->addr = *from;
+        np->fd = -1;
+    }
+}
+
+/* Reads datagrams until EAGAIN, XFER_RECV_BATCH per recvmmsg call. */
 static void on_readable(io_t *io, uint32_t events)
 {
     struct xfer *x = io->arg;
-    uint8_t buf[RUDP_PKT_MAX];
+    static uint8_t bufs[XFER_RECV_BATCH][RUDP_PKT_MAX];
+    static addr_t from[XFER_RECV_BATCH];
+    struct mmsghdr mm[XFER_RECV_BATCH];
+    struct iovec iov[XFER_RECV_BATCH];
     (void)events;
     for (;;) {
-        addr_t from;
-        from.len = sizeof from.ss;
-        ssize_t n = recvfrom(x->fd, buf, sizeof buf, 0, (struct sockaddr *)&from.ss, &from.len);
-        if (n < 0) {
+        memset(mm, 0, sizeof mm);
+        for (unsigned i = 0; i < XFER_RECV_BATCH; i++) {
+            iov[i].iov_base = bufs[i];
+            iov[i].iov_len = sizeof bufs[i];
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+            mm[i].msg_hdr.msg_name = &from[i].ss;
+            mm[i].msg_hdr.msg_namelen = sizeof from[i].ss;
+        }
+        /* edge-triggered: read until EAGAIN (a short batch may end on a
+         * pending error, reported by the next call) */
+        int got = recvmmsg(x->fd, mm, XFER_RECV_BATCH, MSG_DONTWAIT, NULL);
+        if (got == 0)
+            break;
+        if (got < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == ECONNREFUSED && x->snd) {
@@ -690,33 +816,9 @@ static void on_readable(io_t *io, uint32_t events)
             break;
         }
         uint64_t now = now_us();
-        if (x->snd) {
-            rudp_conn_input(x->peers[0].conn, buf, (size_t)n, now);
-            continue;
-        }
-        uint32_t cid = n >= 8 ? (uint32_t)buf[4] << 24 | (uint32_t)buf[5] << 16 |
-                                (uint32_t)buf[6] << 8 | buf[7] : 0;
-        struct peer *p = cid ? find_peer(x, cid) : NULL;
-        if (p && from.len == p->addr.len && memcmp(&from.ss, &p->addr.ss, from.len) == 0) {
-            rudp_conn_input(p->conn, buf, (size_t)n, now);
-            continue;
-        }
-        uint8_t rep[RUDP_PKT_MAX];
-        size_t rlen;
-        rudp_accept_t acc;
-        int v = rudp_listen_input(x->secret, buf, (size_t)n, &from.ss, from.len, now, rep,
-                                  sizeof rep, &rlen, &acc);
-        if (v == RUDP_L_REPLY) {
-            send_pkt(x, &from, rep, rlen);
-        } else if (v == RUDP_L_ACCEPT && x->npeers < XFER_MAX_CONNS && !find_peer(x, acc.local_cid)) {
-            rudp_conn_t *c = rudp_conn_accept(&x->cfg, &acc, now);
-            if (!c)
-                continue;
-            struct peer *np = &x->peers[x->npeers++];
-            memset(np, 0, sizeof *np);
-            np->conn = c;
-            np->addr = from;
-            np->fd = -1;
+        for (int i = 0; i < got; i++) {
+            from[i].len = mm[i].msg_hdr.msg_namelen;
+            on_datagram(x, bufs[i], (ssize_t)mm[i].msg_len, &from[i], now);
         }
     }
     xfer_flush(x);
@@ -1119,6 +1221,5 @@ int cmd_xfer(int argc, char **argv)
         close(ss.fd);
     if (ss.stats)
         fclose(ss.stats);
-    close(x.fd);
-    return rc;
+    return rc;   /* x.fd was closed with its loop registration */
 }

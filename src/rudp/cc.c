@@ -75,6 +75,18 @@ enum { BBR_STARTUP, BBR_DRAIN, BBR_PROBE_BW };
  * overflowing (a 2.89x overshoot loses far more); less is taken for the
  * path's random loss, which must not stop the search for the rate. */
 #define BBR_STARTUP_LOSS   0.15
+/* ...and that lost at least this many segments: in an early round of ten,
+ * two random losses are 20% and say nothing of the queue (as BBRv2 counts
+ * loss events before it believes them). */
+#define BBR_STARTUP_LOSS_SEGS 8u
+/* Random loss before the bottleneck: what the path delivers (the model's
+ * bandwidth) is what survives, so pacing at it leaves the bottleneck idle by
+ * the loss rate. While there is no standing queue (the latest RTT within
+ * BBR_QUEUE_RTT of the minimum: the losses are not an overflowing queue),
+ * PROBE_BW paces at bw / (1 - loss), the loss rate taken up to
+ * BBR_LOSS_COMP_MAX. */
+#define BBR_LOSS_COMP_MAX  0.10
+#define BBR_QUEUE_RTT      1.25
 static const double bbr_cycle[8] = { 1.25, 0.75, 1, 1, 1, 1, 1, 1 };
 
 static void bbr_init(rudp_cc_t *cc)
@@ -114,8 +126,10 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     int round_start = 0;
     if (rs->acked && rs->prior_delivered >= b->next_round_delivered) {
         uint64_t got = rs->delivered - b->round_delivered_at;
-        b->lossy_round = b->round_lost > 0 &&
+        b->lossy_round = b->round_lost >= (uint64_t)BBR_STARTUP_LOSS_SEGS * cc->mss &&
                          (double)b->round_lost > BBR_STARTUP_LOSS * (double)(got + b->round_lost);
+        if (got + b->round_lost)
+            b->loss_rate = (3 * b->loss_rate + (double)b->round_lost / (double)(got + b->round_lost)) / 4;
         b->round_lost = 0;
         b->round_delivered_at = rs->delivered;
         b->next_round_delivered = rs->delivered;
@@ -176,7 +190,11 @@ static void bbr_on_ack(rudp_cc_t *cc, const rudp_rs_t *rs)
     else
         cc->cwnd = target;
     cc->cwnd = MAX(cc->cwnd, floor);
-    uint64_t rate = bw ? (uint64_t)((double)bw * b->pacing_gain) : 0;
+    double gain = b->pacing_gain;
+    if (b->mode == BBR_PROBE_BW && rs->rtt_us && b->min_rtt_us &&
+        rs->rtt_us <= BBR_QUEUE_RTT * b->min_rtt_us)
+        gain /= 1 - MIN(b->loss_rate, BBR_LOSS_COMP_MAX);
+    uint64_t rate = bw ? (uint64_t)((double)bw * gain) : 0;
     if (b->mode == BBR_STARTUP) {
         /* Until the pipe is found the rate only grows: the first samples
          * (a handshake, a request and its answer) are tiny and app-limited,

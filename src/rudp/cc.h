@@ -70,6 +70,7 @@ struct rudp_cc {
             uint64_t prior_cwnd, conserve_round;
             uint64_t round_lost, round_delivered_at; /* loss rate of a round */
             int lossy_round;    /* the round that just ended lost > BBR_STARTUP_LOSS */
+            double loss_rate;   /* share of bytes lost per round, smoothed over rounds */
         } bbr;
     } u;
 };

@@ -626,7 +626,7 @@ void rudp_conn_input(rudp_conn_t *c, const uint8_t *pkt, size_t len, uint64_t no
         /* Closed cleanly: the peer's FIN came again, so our last ACK was
          * lost. Say it once more (the caller may keep a closed connection
          * around for a while to do this). */
-        if (p.type == RUDP_T_SEG && (p.flags & RUDP_F_FIN))
+        if ((p.type == RUDP_T_SEG || p.type == RUDP_T_DATA) && (p.flags & RUDP_F_FIN))
             c->ack_now = 1;
         return;
     }
@@ -641,6 +641,7 @@ void rudp_conn_input(rudp_conn_t *c, const uint8_t *pkt, size_t len, uint64_t no
             c->ack_now = 1;    /* our first ACK was lost */
         return;
     case RUDP_T_SEG:
+    case RUDP_T_DATA:
         break;
     default:
         return;
@@ -648,6 +649,8 @@ void rudp_conn_input(rudp_conn_t *c, const uint8_t *pkt, size_t len, uint64_t no
     if (c->state == RUDP_SYN_SENT)
         return;
     if (c->state == RUDP_ECHO_SENT) {
+        if (p.type == RUDP_T_DATA)
+            return;    /* the listener's first SEG (its ACK) establishes */
         c->state = RUDP_ESTABLISHED;
         c->hs_deadline = NEVER;
         c->tcb.snd_wnd = p.wnd;
@@ -655,7 +658,8 @@ void rudp_conn_input(rudp_conn_t *c, const uint8_t *pkt, size_t len, uint64_t no
     }
     if (seq_ge(p.seq, c->tcb.rcv_nxt) || p.len == 0)
         c->ts_recent = p.tsval;
-    on_ack(c, &p, now);
+    if (p.type == RUDP_T_SEG)
+        on_ack(c, &p, now);
     if (p.len || (p.flags & RUDP_F_FIN))
         on_data(c, &p, now);
     if (p.flags & RUDP_F_ACKREQ)
@@ -799,12 +803,28 @@ static size_t emit(rudp_conn_t *c, rudp_pkt_t *p, uint8_t *out, size_t cap, uint
     if (!n)
         return 0;
     c->last_send_us = now;
+    if (p->type == RUDP_T_DATA)
+        return n;
     /* every SEG acknowledges: nothing stays owed */
     c->ack_now = 0;
     c->ack_pending = 0;
     c->delack_deadline = NEVER;
     c->last_adv_wnd = p->wnd;
     return n;
+}
+
+/* A data segment goes out as DATA (20-byte header, no ack, window, tsecr
+ * or SACK) when the peer would learn nothing from those fields: no ACK is
+ * owed, no out-of-order data is held, and the window is the one last
+ * advertised. A one-way transfer's data packets are then all DATA. Never
+ * once the peer has sent its FIN: the close is TCP's, every segment acks,
+ * so a lost pure ACK of the peer's FIN is repaired by our next segment (a
+ * peer that leaves as soon as both FINs are acknowledged may otherwise take
+ * our FIN and leave, its own FIN never acknowledged). */
+static int ack_owed(const rudp_conn_t *c)
+{
+    return c->ack_now || c->ack_pending || c->delack_deadline != NEVER || c->nooo ||
+           c->peer_fin || rcv_wnd(c) != c->last_adv_wnd;
 }
 
 /* Pacing: may a packet of `len` bytes leave now? */
@@ -846,6 +866,10 @@ static size_t send_seg(rudp_conn_t *c, struct seg *s, uint8_t *out, size_t cap, 
     p.len = first;
     p.data2 = c->sbuf;
     p.len2 = s->len - first;
+    if (!ack_owed(c)) {
+        p.type = RUDP_T_DATA;
+        p.nsack = 0;
+    }
     size_t n = emit(c, &p, out, cap, now);
     if (!n)
         return 0;
@@ -1052,6 +1076,8 @@ size_t rudp_conn_writable(const rudp_conn_t *c)
 }
 
 size_t rudp_conn_unacked(const rudp_conn_t *c) { return c->slen; }
+
+size_t rudp_conn_unsent(const rudp_conn_t *c) { return unsent_bytes(c); }
 
 void rudp_conn_shutdown(rudp_conn_t *c) { c->fin_queued = 1; }
 

@@ -122,6 +122,10 @@ size_t rudp_conn_readable(const rudp_conn_t *c);
 size_t rudp_conn_writable(const rudp_conn_t *c);
 /* Bytes written and not yet acknowledged. */
 size_t rudp_conn_unacked(const rudp_conn_t *c);
+/* Bytes written and not sent yet: an application that keeps this small
+ * writes (and reads or hashes) just ahead of the network, instead of
+ * filling the whole send buffer before the first packet leaves. */
+size_t rudp_conn_unsent(const rudp_conn_t *c);
 
 /* Sends a FIN after everything written so far. */
 void rudp_conn_shutdown(rudp_conn_t *c);

@@ -6,8 +6,8 @@
 #ifndef PORTICO_RUDP_LIMITS_H
 #define PORTICO_RUDP_LIMITS_H
 
-/* Wire format version carried in every packet. */
-#define RUDP_VERSION            1
+/* Wire format version carried in every packet (2: the DATA type). */
+#define RUDP_VERSION            2
 
 /* Payload bytes per data packet: 1400 + 32 header + 28 IP/UDP stays under a
  * 1500-byte Ethernet MTU with room for tunnels. */

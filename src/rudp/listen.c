@@ -85,6 +85,7 @@ int rudp_listen_input(const uint8_t secret[RUDP_SECRET_LEN], const uint8_t *pkt,
         acc->rtt_us = p.tsecr ? (uint32_t)now_us - p.tsecr : 0;
         return RUDP_L_ACCEPT;
     case RUDP_T_SEG:
+    case RUDP_T_DATA:
         /* Data that overtook its ECHO (or outlived a lost one): the client
          * resends it once connected; an RST would only race the ACK. */
         if (p.flags & RUDP_F_EARLY)

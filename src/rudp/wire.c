@@ -79,6 +79,7 @@ static uint32_t get32(const uint8_t *p)
 #define COOKIE_BODY (4u + 4u + 4u + RUDP_MAC_LEN + 4u + 4u)  /* time cid isn mac tsval tsecr */
 #define ECHO_BODY   (4u + 4u + 4u + 4u + RUDP_MAC_LEN + 4u + 2u + 4u + 4u) /* src isn time srvisn mac wnd mss tsval tsecr */
 #define SEG_BODY    20u                                      /* seq ack wnd tsval tsecr */
+#define DATA_BODY   8u                                       /* seq tsval */
 
 size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
 {
@@ -92,6 +93,11 @@ size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
             return 0;
         n = RUDP_SEG_HDR_LEN + 8u * p->nsack + p->len + p->len2;
         break;
+    case RUDP_T_DATA:
+        if (p->nsack)
+            return 0;
+        n = RUDP_DATA_HDR_LEN + p->len + p->len2;
+        break;
     case RUDP_T_RST: n = RUDP_HDR_LEN; break;
     default: return 0;
     }
@@ -101,7 +107,7 @@ size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
     out[0] = RUDP_VERSION;
     out[1] = p->type;
     out[2] = p->flags;
-    out[3] = p->type == RUDP_T_SEG ? p->nsack : 0;
+    out[3] = p->type == RUDP_T_SEG ? p->nsack : 0;   /* DATA: always 0 */
     put32(out + 4, p->dst_cid);
     uint8_t *b = out + RUDP_HDR_LEN;
     switch (p->type) {
@@ -130,6 +136,14 @@ size_t rudp_encode(const rudp_pkt_t *p, uint8_t *out, size_t cap)
             put32(b, p->sack[i].start);
             put32(b + 4, p->sack[i].end);
         }
+        if (p->len)
+            memcpy(b, p->data, p->len);
+        if (p->len2)
+            memcpy(b + p->len, p->data2, p->len2);
+        break;
+    case RUDP_T_DATA:
+        put32(b, p->seq); put32(b + 4, p->tsval);
+        b += DATA_BODY;
         if (p->len)
             memcpy(b, p->data, p->len);
         if (p->len2)
@@ -202,6 +216,17 @@ int rudp_decode(const uint8_t *buf, size_t len, rudp_pkt_t *p)
         }
         p->data = b;
         p->len = blen - SEG_BODY - 8u * p->nsack;
+        if (p->len > RUDP_MSS_MAX)
+            return -EBADMSG;
+        break;
+    case RUDP_T_DATA:
+        if (blen < DATA_BODY)
+            return -EMSGSIZE;
+        if (buf[3] != 0)
+            return -EBADMSG;
+        p->seq = get32(b); p->tsval = get32(b + 4);
+        p->data = b + DATA_BODY;
+        p->len = blen - DATA_BODY;
         if (p->len > RUDP_MSS_MAX)
             return -EBADMSG;
         break;

@@ -19,6 +19,7 @@ enum rudp_type {
     RUDP_T_ECHO = 3,     /* client -> listener: the cookie back; state is made */
     RUDP_T_SEG = 4,      /* data and/or acknowledgement */
     RUDP_T_RST = 5,      /* abort; also the answer for an unknown connection id */
+    RUDP_T_DATA = 6,     /* data with nothing new to acknowledge: seq and tsval only */
 };
 
 /* SEG flags */
@@ -28,6 +29,7 @@ enum rudp_type {
 
 #define RUDP_HDR_LEN     12u
 #define RUDP_SEG_HDR_LEN (RUDP_HDR_LEN + 20u)
+#define RUDP_DATA_HDR_LEN (RUDP_HDR_LEN + 8u)
 #define RUDP_MAC_LEN     16u
 
 typedef struct rudp_sack { uint32_t start, end; } rudp_sack_t;
@@ -45,7 +47,7 @@ typedef struct rudp_pkt {
     uint32_t srv_cid, srv_isn;
     uint8_t mac[RUDP_MAC_LEN];
     uint32_t peer_isn;         /* ECHO: the client's ISN again */
-    /* SEG */
+    /* SEG (DATA: seq, tsval, payload) */
     uint32_t seq, ack;
     uint32_t tsval, tsecr;     /* all types carry tsval; SEG/COOKIE tsecr */
     uint8_t nsack;

@@ -32,6 +32,7 @@ static void check_round_trip(const uint8_t *b, size_t n)
         abort();
     if (q.type != p.type || q.dst_cid != p.dst_cid || q.len != p.len ||
         (p.type == RUDP_T_SEG && (q.seq != p.seq || q.ack != p.ack || q.nsack != p.nsack)) ||
+        (p.type == RUDP_T_DATA && (q.seq != p.seq || q.tsval != p.tsval || q.nsack != 0)) ||
         (p.len && memcmp(q.data, p.data, p.len) != 0))
         abort();
 }

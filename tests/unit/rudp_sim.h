@@ -31,6 +31,7 @@ typedef struct sim_link {
     /* drop exactly the n-th data-carrying packet (1-based), 0 = none */
     unsigned drop_data_nth, data_seen;
     uint64_t sent, lost, dups, corrupted;
+    uint64_t data_pkts, data_only;  /* packets with payload; of them, type DATA */
 } sim_link_t;
 
 struct sim_pkt {
@@ -85,9 +86,15 @@ static inline void sim_send(sim_t *s, int to_server, const uint8_t *buf, size_t 
 {
     sim_link_t *l = to_server ? &s->up : &s->down;
     l->sent++;
-    if (len > RUDP_SEG_HDR_LEN && buf[1] == RUDP_T_SEG && l->drop_data_nth) {
+    if ((buf[1] == RUDP_T_DATA && len > RUDP_DATA_HDR_LEN) ||
+        (buf[1] == RUDP_T_SEG && len > RUDP_SEG_HDR_LEN + 8u * buf[3])) {
+        l->data_pkts++;
+        l->data_only += buf[1] == RUDP_T_DATA;
+    }
+    if (len > RUDP_DATA_HDR_LEN && (buf[1] == RUDP_T_SEG || buf[1] == RUDP_T_DATA) &&
+        l->drop_data_nth) {
         /* a data packet: more than header + SACK blocks */
-        size_t hdr = RUDP_SEG_HDR_LEN + 8u * buf[3];
+        size_t hdr = buf[1] == RUDP_T_DATA ? RUDP_DATA_HDR_LEN : RUDP_SEG_HDR_LEN + 8u * buf[3];
         if (len > hdr && ++l->data_seen == l->drop_data_nth) {
             l->lost++;
             return;

@@ -126,6 +126,10 @@ static void matrix_case(const char *name, uint64_t seed, double loss, double bur
     }
     if (loss > 0 || burst > 0)
         assert_true(s.up.lost > 0 && r.ctcb.segs_retrans > 0);
+    /* One-way data: the client owes the server almost no ACKs, so its data
+     * packets go out as DATA, with the 20-byte header. */
+    assert_true(s.up.data_pkts > 1000);
+    assert_true(s.up.data_only * 100 >= s.up.data_pkts * 95);
     print_message("    %-10s %-7s %6.2f s virtual, %llu segs resent\n", name, cc->name,
                   r.elapsed_us / 1e6, (unsigned long long)r.ctcb.segs_retrans);
     sim_dispose(&s);
@@ -155,6 +159,169 @@ static void test_matrix_newreno(void **state)
     matrix_case("loss5", 13, 0.05, 0, 0, 0, 0, 40, cc);
     matrix_case("burst", 15, 0, 0.01, 0, 0, 0, 20, cc);
     matrix_case("reorder", 16, 0, 0, 0.1, 0, 0, 10, cc);
+}
+
+/* One BBR round in which `got` segments were delivered and `lost` were lost
+ * (reported before the round's ACK), at bandwidth bw. */
+static void bbr_round_rtt(rudp_cc_t *cc, uint64_t *delivered, uint64_t *now, uint64_t got,
+                          uint64_t lost, uint64_t bw, uint32_t rtt)
+{
+    if (lost)
+        cc->ops->on_loss(cc, 0, lost * cc->mss, 1);
+    rudp_rs_t rs;
+    memset(&rs, 0, sizeof rs);
+    *now += 50000;
+    rs.now = *now;
+    rs.prior_delivered = *delivered;
+    *delivered += got * cc->mss;
+    rs.delivered = *delivered;
+    rs.acked = got * cc->mss;
+    rs.bw = bw;
+    rs.rtt_us = rs.srtt_us = rtt;
+    rs.min_rtt_us = 50000;
+    cc->ops->on_ack(cc, &rs);
+}
+
+static void bbr_round(rudp_cc_t *cc, uint64_t *delivered, uint64_t *now, uint64_t got,
+                      uint64_t lost, uint64_t bw)
+{
+    bbr_round_rtt(cc, delivered, now, got, lost, bw, 50000);
+}
+
+/* In PROBE_BW, random loss raises the pacing rate by 1 / (1 - loss): what
+ * the model measures is what survives. Not when the RTT shows a standing
+ * queue: then the losses may be that queue overflowing. */
+static void test_bbr_loss_compensation(void **state)
+{
+    (void)state;
+    rudp_cc_t cc;
+    uint64_t delivered = 0, now = 0, bw = 10000000;
+    rudp_cc_init(&cc, &rudp_cc_bbr, 1400);
+    for (int i = 0; i < 6; i++)                           /* flat rate: STARTUP ends */
+        bbr_round(&cc, &delivered, &now, 100, 0, bw);
+    assert_int_not_equal(cc.u.bbr.mode, 0);
+    for (int i = 0; i < 12; i++)                          /* 5% random loss */
+        bbr_round(&cc, &delivered, &now, 95, 5, bw);
+    assert_true(cc.u.bbr.loss_rate > 0.04 && cc.u.bbr.loss_rate < 0.06);
+    double base = (double)bw * cc.u.bbr.pacing_gain;
+    assert_true((double)cc.pacing_rate > base * 1.04);
+    assert_true((double)cc.pacing_rate < base * 1.07);
+    bbr_round_rtt(&cc, &delivered, &now, 95, 5, bw, 80000);   /* a queue stands */
+    base = (double)bw * cc.u.bbr.pacing_gain;
+    assert_true((double)cc.pacing_rate < base * 1.001);
+    for (int i = 0; i < 12; i++)                          /* heavy loss: capped at 10% */
+        bbr_round(&cc, &delivered, &now, 50, 50, bw);
+    base = (double)bw * cc.u.bbr.pacing_gain;
+    assert_true((double)cc.pacing_rate < base * 1.12);
+}
+
+/* STARTUP ends on loss only when a round lost many segments: 2 of 10 (20%)
+ * is random loss on a small flight; 30 of 100 is the queue overflowing. */
+static void test_bbr_startup_loss_rule(void **state)
+{
+    (void)state;
+    rudp_cc_t cc;
+    uint64_t delivered = 0, now = 0;
+    rudp_cc_init(&cc, &rudp_cc_bbr, 1400);
+    bbr_round(&cc, &delivered, &now, 10, 0, 300000);
+    bbr_round(&cc, &delivered, &now, 10, 0, 300000);   /* no growth: one strike */
+    bbr_round(&cc, &delivered, &now, 8, 2, 600000);    /* the rate grows again */
+    bbr_round(&cc, &delivered, &now, 10, 0, 1200000);
+    assert_int_equal(cc.u.bbr.mode, 0);                  /* still in STARTUP (0) */
+    assert_true(cc.u.bbr.pacing_gain > 2.0);
+
+    delivered = now = 0;
+    rudp_cc_init(&cc, &rudp_cc_bbr, 1400);
+    bbr_round(&cc, &delivered, &now, 100, 0, 3000000);
+    bbr_round(&cc, &delivered, &now, 100, 0, 3000000);
+    bbr_round(&cc, &delivered, &now, 70, 30, 3000000);
+    bbr_round(&cc, &delivered, &now, 70, 0, 3000000);
+    assert_int_not_equal(cc.u.bbr.mode, 0);              /* left STARTUP */
+}
+
+/* The bench's worst profile in virtual time: 100 Mbit/s, 50 ms RTT, 5%
+ * random loss each way, a deep queue; 4 MiB over several seeds. A controller
+ * that leaves STARTUP at a few dozen KB creeps up 25% per 8-round cycle and
+ * needs seconds (test_bbr_startup_loss_rule checks the rule that prevents
+ * it on small rounds). */
+static void test_startup_random_loss(void **state)
+{
+    (void)state;
+    uint64_t t[12];
+    for (uint64_t seed = 100; seed < 112; seed++) {
+        sim_t s;
+        struct xfer_result r;
+        sim_init(&s, seed);
+        sim_link_t *ls[2] = { &s.up, &s.down };
+        for (int i = 0; i < 2; i++) {
+            ls[i]->rate = 12500000;
+            ls[i]->delay_us = 25000;
+            ls[i]->queue_bytes = 2u << 20;
+            ls[i]->loss = 0.05;
+        }
+        struct xfer_case xc = { "lossy-startup", 4u << 20, 10 * SEC, 0 };
+        run_transfer(&s, &xc, &r);
+        t[seed - 100] = r.elapsed_us;
+        sim_dispose(&s);
+    }
+    /* sort: the median shows the ramp, the tail shows handshake losses
+     * (a lost SYN or COOKIE costs 1 s, twice 3 s, as in TCP) */
+    for (int i = 1; i < 12; i++)
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            uint64_t x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    print_message("    50 ms / 5%%, 4 MiB over 12 seeds: median %.2f s, worst %.2f s virtual\n",
+                  t[6] / 1e6, t[11] / 1e6);
+    /* line rate alone is 0.35 s; the ramp and the handshake add ~0.45 s */
+    assert_true(t[6] < SEC);
+    assert_true(t[11] < 5 * SEC);
+}
+
+/* After the peer's FIN every segment acknowledges: the server's reply to
+ * a client that closed goes out as SEG, never DATA, so the ACK of the
+ * client's FIN rides on it even if the pure ACK before it was lost. */
+static void test_segments_after_peer_fin_ack(void **state)
+{
+    (void)state;
+    sim_t s;
+    sim_init(&s, 81);
+    base_link(&s);
+    s.client = rudp_conn_connect(&s.ccfg, s.now);
+    uint64_t limit = s.now + 10 * SEC;
+    uint8_t data[64 * 1024], sink[64 * 1024];
+    memset(data, 'r', sizeof data);
+    int wrote = 0, replied = 0;
+    while (s.now < limit && !(s.server && rudp_conn_state(s.server) == RUDP_CLOSED &&
+                               rudp_conn_state(s.client) == RUDP_CLOSED)) {
+        if (!wrote && rudp_conn_state(s.client) == RUDP_ESTABLISHED) {
+            assert_int_equal(rudp_conn_write(s.client, data, 1000), 1000);
+            rudp_conn_shutdown(s.client);
+            wrote = 1;
+        }
+        if (s.server) {
+            rudp_conn_read(s.server, sink, sizeof sink);
+            if (rudp_conn_eof(s.server) && !replied) {
+                s.down.data_pkts = s.down.data_only = 0;   /* count from here */
+                assert_int_equal(rudp_conn_write(s.server, data, sizeof data), sizeof data);
+                rudp_conn_shutdown(s.server);
+                replied = 1;
+            }
+        }
+        rudp_conn_read(s.client, sink, sizeof sink);
+        rudp_conn_events(s.client);
+        if (s.server)
+            rudp_conn_events(s.server);
+        sim_drain(&s, s.client, 1);
+        sim_drain(&s, s.server, 0);
+        sim_step(&s, limit);
+    }
+    assert_true(replied);
+    assert_int_equal(rudp_conn_error(s.client), 0);
+    assert_true(s.down.data_pkts >= 40);
+    assert_int_equal(s.down.data_only, 0);
+    sim_dispose(&s);
 }
 
 /* The notes' case: 4 bytes are lost, the 5 after them arrive. Only the
@@ -513,6 +680,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matrix_bbr),
         cmocka_unit_test(test_matrix_newreno),
+        cmocka_unit_test(test_startup_random_loss),
+        cmocka_unit_test(test_bbr_startup_loss_rule),
+        cmocka_unit_test(test_bbr_loss_compensation),
+        cmocka_unit_test(test_segments_after_peer_fin_ack),
         cmocka_unit_test(test_only_lost_segment_resent),
         cmocka_unit_test(test_tail_loss_probe),
         cmocka_unit_test(test_last_flight_after_peer_left),

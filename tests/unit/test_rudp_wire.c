@@ -76,20 +76,75 @@ static void test_seg_round_trip(void **state)
     assert_int_equal(sample_seg(buf, n - 1), 0);
 }
 
+static size_t sample_data(uint8_t *out, size_t cap)
+{
+    rudp_pkt_t p;
+    memset(&p, 0, sizeof p);
+    p.type = RUDP_T_DATA;
+    p.flags = RUDP_F_FIN | RUDP_F_EARLY;
+    p.dst_cid = 0x0A0B0C0D;
+    p.seq = 0xFFFFFFFEu;
+    p.tsval = 424242;
+    p.data = (const uint8_t *)"abc";
+    p.len = 3;
+    p.data2 = (const uint8_t *)"defg";
+    p.len2 = 4;
+    return rudp_encode(&p, out, cap);
+}
+
+/* DATA: 20 bytes of header (TCP's without options), then the payload; no
+ * ack, window, tsecr or SACK, and a nonzero SACK count is refused. */
+static void test_data_round_trip(void **state)
+{
+    (void)state;
+    uint8_t buf[RUDP_PKT_MAX];
+    size_t n = sample_data(buf, sizeof buf);
+    assert_int_equal(RUDP_DATA_HDR_LEN, 20);
+    assert_int_equal(n, RUDP_DATA_HDR_LEN + 7);
+    rudp_pkt_t q;
+    assert_int_equal(rudp_decode(buf, n, &q), 0);
+    assert_int_equal(q.type, RUDP_T_DATA);
+    assert_int_equal(q.flags, RUDP_F_FIN | RUDP_F_EARLY);
+    assert_int_equal(q.dst_cid, 0x0A0B0C0D);
+    assert_int_equal(q.seq, 0xFFFFFFFEu);
+    assert_int_equal(q.tsval, 424242);
+    assert_int_equal(q.ack, 0);
+    assert_int_equal(q.tsecr, 0);
+    assert_int_equal(q.nsack, 0);
+    assert_int_equal(q.len, 7);
+    assert_memory_equal(q.data, "abcdefg", 7);
+    assert_int_equal(sample_data(buf, n - 1), 0);
+    /* a SACK count in a DATA packet: refused, even with a good CRC */
+    buf[3] = 1;
+    memset(buf + 8, 0, 4);
+    uint32_t c = rudp_crc32c(0, buf, n);
+    buf[8] = (uint8_t)(c >> 24); buf[9] = (uint8_t)(c >> 16);
+    buf[10] = (uint8_t)(c >> 8); buf[11] = (uint8_t)c;
+    assert_int_equal(rudp_decode(buf, n, &q), -EBADMSG);
+    /* and the encoder will not write one */
+    rudp_pkt_t p;
+    memset(&p, 0, sizeof p);
+    p.type = RUDP_T_DATA;
+    p.nsack = 1;
+    assert_int_equal(rudp_encode(&p, buf, sizeof buf), 0);
+}
+
 /* Every single-bit flip anywhere in the packet is caught. */
 static void test_every_bit_flip_rejected(void **state)
 {
     (void)state;
     uint8_t buf[RUDP_PKT_MAX];
-    size_t n = sample_seg(buf, sizeof buf);
     rudp_pkt_t q;
-    for (size_t i = 0; i < n; i++)
-        for (int b = 0; b < 8; b++) {
-            buf[i] ^= (uint8_t)(1u << b);
-            assert_int_not_equal(rudp_decode(buf, n, &q), 0);
-            buf[i] ^= (uint8_t)(1u << b);
-        }
-    assert_int_equal(rudp_decode(buf, n, &q), 0);
+    for (int k = 0; k < 2; k++) {
+        size_t n = k ? sample_data(buf, sizeof buf) : sample_seg(buf, sizeof buf);
+        for (size_t i = 0; i < n; i++)
+            for (int b = 0; b < 8; b++) {
+                buf[i] ^= (uint8_t)(1u << b);
+                assert_int_not_equal(rudp_decode(buf, n, &q), 0);
+                buf[i] ^= (uint8_t)(1u << b);
+            }
+        assert_int_equal(rudp_decode(buf, n, &q), 0);
+    }
 }
 
 /* Every truncation of every packet type fails cleanly (the CRC covers the
@@ -99,7 +154,7 @@ static void test_truncations(void **state)
     (void)state;
     uint8_t buf[RUDP_PKT_MAX];
     rudp_pkt_t p, q;
-    int types[] = { RUDP_T_SYN, RUDP_T_COOKIE, RUDP_T_ECHO, RUDP_T_SEG, RUDP_T_RST };
+    int types[] = { RUDP_T_SYN, RUDP_T_COOKIE, RUDP_T_ECHO, RUDP_T_SEG, RUDP_T_RST, RUDP_T_DATA };
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         memset(&p, 0, sizeof p);
         p.type = (uint8_t)types[t];
@@ -124,7 +179,8 @@ static void test_bad_version_type_sack_count(void **state)
     rudp_pkt_t q;
     size_t n = sample_seg(buf, sizeof buf);
     /* re-sign after each change so that only the field is wrong */
-    uint8_t v[3][2] = { { 0, 2 }, { 1, 99 }, { 3, RUDP_SACK_MAX + 1 } };
+    /* version 1 (before the DATA type) is refused too */
+    uint8_t v[3][2] = { { 0, 1 }, { 1, 99 }, { 3, RUDP_SACK_MAX + 1 } };
     for (int i = 0; i < 3; i++) {
         uint8_t copy[RUDP_PKT_MAX];
         memcpy(copy, buf, n);
@@ -216,6 +272,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c_vectors),
         cmocka_unit_test(test_seg_round_trip),
+        cmocka_unit_test(test_data_round_trip),
         cmocka_unit_test(test_every_bit_flip_rejected),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_bad_version_type_sack_count),
