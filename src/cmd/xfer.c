@@ -16,7 +16,7 @@
  * removes NAME.part and no NAME appears. */
 #include "cmd/cmd.h"
 #include "core/loop.h"
-#include "core/sha256.h"
+#include <sodium.h>
 #include "core/sock.h"
 #include "core/tpool.h"
 #include "dns/hostaddr.h"
@@ -92,7 +92,7 @@ struct peer {
     int fd;
     uint64_t left;
     int failed;
-    sha256_t md;   /* over the bytes in NAME.part so far */
+    crypto_hash_sha256_state md;   /* over the bytes in NAME.part so far */
 };
 
 struct xfer {
@@ -186,7 +186,7 @@ static void part_name(const char *name, char *out, size_t len)
 /* Feeds [0, len) of fd, as stored on disk, into md: the prefix a resumed
  * transfer keeps is verified like the bytes that arrive (receiver), and is
  * part of the digest sent (sender). */
-static int hash_stored(int fd, uint64_t len, sha256_t *md)
+static int hash_stored(int fd, uint64_t len, crypto_hash_sha256_state *md)
 {
     static uint8_t buf[XFER_CHUNK];
     uint64_t at = 0;
@@ -195,7 +195,7 @@ static int hash_stored(int fd, uint64_t len, sha256_t *md)
         ssize_t n = pread(fd, buf, want, (off_t)at);
         if (n <= 0)
             return -1;
-        sha256_update(md, buf, (size_t)n);
+        crypto_hash_sha256_update(md, (const unsigned char *)buf, (size_t)n);
         at += (uint64_t)n;
     }
     return 0;
@@ -221,7 +221,7 @@ static void recv_header(struct xfer *x, struct peer *p)
         off = (uint64_t)st.st_size;
     if (off && ftruncate(p->fd, (off_t)off) < 0)
         off = 0;
-    sha256_init(&p->md);
+    crypto_hash_sha256_init(&p->md);
     if (off && hash_stored(p->fd, off, &p->md) < 0) {
         cmd_error("xfer", "%s: %s", part, strerror(errno));
         reply(p, XFER_IO_ERROR, 0);
@@ -290,7 +290,7 @@ static void recv_digest(struct xfer *x, struct peer *p)
     uint8_t got[XFER_DIGEST_LEN];
     char part[XFER_NAME_MAX + 8];
     part_name(p->hdr.name, part, sizeof part);
-    sha256_final(&p->md, got);
+    crypto_hash_sha256_final(&p->md, got);
     if (memcmp(got, p->buf, XFER_DIGEST_LEN) != 0) {
         unlinkat(x->dirfd, part, 0);
         close(p->fd);
@@ -351,7 +351,7 @@ static void recv_pump(struct xfer *x, struct peer *p)
                 p->failed = 1;
                 return;
             }
-            sha256_update(&p->md, buf, n);
+            crypto_hash_sha256_update(&p->md, (const unsigned char *)buf, n);
             p->left -= n;
             if (!p->left) {
                 p->state = RS_DIGEST;
@@ -407,7 +407,7 @@ struct send_state {
     int stage;            /* SS_HDR_SENT, SS_DATA, SS_VERDICT, SS_FIN */
     int fd;
     uint64_t size, off, total_bytes, done_bytes;
-    sha256_t md;
+    crypto_hash_sha256_state md;
     uint8_t rbuf[XFER_REPLY_LEN];
     size_t rhave;
     int resume;
@@ -457,7 +457,7 @@ static int send_begin_file(struct xfer *x, struct send_state *s)
     s->stage = s->resume ? SS_HDR_SENT : SS_DATA;
     s->await_start = !s->resume;
     s->off = 0;
-    sha256_init(&s->md);
+    crypto_hash_sha256_init(&s->md);
     return 0;
 }
 
@@ -559,7 +559,7 @@ static void send_pump(struct xfer *x)
                 send_fail(x, EXIT_LOCAL);
                 return;
             }
-            sha256_update(&s->md, buf, (size_t)n);
+            crypto_hash_sha256_update(&s->md, (const unsigned char *)buf, (size_t)n);
             rudp_conn_write(c, buf, (size_t)n);
             budget = budget > (size_t)n ? budget - (size_t)n : 0;
             s->off += (uint64_t)n;
@@ -570,7 +570,7 @@ static void send_pump(struct xfer *x)
             if (rudp_conn_writable(c) < XFER_DIGEST_LEN)
                 return;
             uint8_t d[XFER_DIGEST_LEN];
-            sha256_final(&s->md, d);
+            crypto_hash_sha256_final(&s->md, d);
             rudp_conn_write(c, d, XFER_DIGEST_LEN);
             /* The last file: our FIN rides with the digest, so the
              * receiver's verdict comes with its own FIN and the connection
