@@ -841,6 +841,7 @@ static int xfer_run(struct xfer *x)
     x->loop = loop_new();
     if (!x->loop) {
         cmd_error("xfer", "cannot create the event loop: %s", strerror(errno));
+        close(x->fd);
         return EXIT_LOCAL;
     }
     int sz = XFER_SOCKBUF;

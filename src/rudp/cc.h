@@ -71,6 +71,8 @@ struct rudp_cc {
             uint64_t round_lost, round_delivered_at; /* loss rate of a round */
             int lossy_round;    /* the round that just ended lost > BBR_STARTUP_LOSS */
             double loss_rate;   /* share of bytes lost per round, smoothed over rounds */
+            double loss_low;    /* the same, of what was sent below the bottleneck rate */
+            int loss_low_set;
         } bbr;
     } u;
 };

@@ -279,6 +279,33 @@ static void test_startup_random_loss(void **state)
     assert_true(t[11] < 5 * SEC);
 }
 
+/* Loss compensation must not feed on its own losses: on a buffer far
+ * shallower than the BDP (16 KiB against 625 KB) the RTT never shows the
+ * queue, and counting the 1.25 probe's overflow as the path's loss made
+ * the sender pace above the bottleneck and lose twice as much (6.6% of
+ * the segments sent; BBR without compensation loses 3.2% here). */
+static void test_bbr_shallow_buffer_loss(void **state)
+{
+    (void)state;
+    sim_t s;
+    struct xfer_result r;
+    sim_init(&s, 1);
+    sim_link_t *ls[2] = { &s.up, &s.down };
+    for (int i = 0; i < 2; i++) {
+        ls[i]->rate = 12500000;
+        ls[i]->delay_us = 25000;
+        ls[i]->queue_bytes = 16 * 1024;
+    }
+    struct xfer_case xc = { "shallow", 32u << 20, 60 * SEC, 0 };
+    run_transfer(&s, &xc, &r);
+    double share = (double)s.up.lost / (double)s.up.sent;
+    print_message("    16 KiB queue, 50 ms, 32 MiB: %.2f s virtual, %.2f%% of segments lost\n",
+                  r.elapsed_us / 1e6, 100 * share);
+    assert_true(share < 0.045);
+    assert_true(r.elapsed_us < 5 * SEC);
+    sim_dispose(&s);
+}
+
 /* After the peer's FIN every segment acknowledges: the server's reply to
  * a client that closed goes out as SEG, never DATA, so the ACK of the
  * client's FIN rides on it even if the pure ACK before it was lost. */
@@ -683,6 +710,7 @@ int main(void)
         cmocka_unit_test(test_startup_random_loss),
         cmocka_unit_test(test_bbr_startup_loss_rule),
         cmocka_unit_test(test_bbr_loss_compensation),
+        cmocka_unit_test(test_bbr_shallow_buffer_loss),
         cmocka_unit_test(test_segments_after_peer_fin_ack),
         cmocka_unit_test(test_only_lost_segment_resent),
         cmocka_unit_test(test_tail_loss_probe),
