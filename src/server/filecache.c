@@ -248,6 +248,12 @@ struct fc_entry *fc_put(filecache_t *fc, const char *key, size_t klen, int fd,
             struct fc_entry **wb = wd_bucket(fc, wd);
             e->wnext = *wb;
             *wb = e;
+            /* A change between the caller's fstat() and the watch was
+             * reported to nobody: look once more, and if the file moved
+             * on, leave this entry to the fstat() check of each hit. */
+            struct stat now_st;
+            if (fstat(fd, &now_st) == -1 || !same_file(st, &now_st))
+                wd_unlink(fc, e);
         }
     }
     if (st->st_size > 0 && (uint64_t)st->st_size <= FC_MAP_MAX) {

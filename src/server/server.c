@@ -52,6 +52,7 @@ struct hs_conn {
     uint8_t linger;          /* and read what the client still sends first */
     uint8_t drained;         /* the last recv emptied the socket; no event since */
     uint8_t head_timer;      /* the timer runs for a head in progress */
+    uint8_t corked;          /* the last response waits in the socket for the FIN */
     uint32_t nreq;
     int file_fd;
     void (*file_release)(void *);   /* NULL: the engine owns file_fd */
@@ -637,10 +638,17 @@ static int more_coming(const struct hs_conn *c)
  * closes: they wait in the socket for the close() (or the linger's
  * shutdown()) that follows at once, which sends them with the FIN in one
  * segment: one packet fewer for both ends. Not for a streamed body, whose
- * end is not known here. */
-static int fin_follows(const struct hs_conn *c)
+ * end is not known here, nor a tunnel's head. The close is then preceded
+ * by shutdown(SHUT_WR) (response_done): close() alone, with input the
+ * client sent that was never read, resets the connection and the kernel
+ * drops the held bytes unsent. */
+static int fin_follows(struct hs_conn *c)
 {
-    return c->close_after && (c->req == NULL || !c->req->streaming) ? MSG_MORE : 0;
+    const hs_req_t *r = c->req;
+    if (!c->close_after || (r != NULL && (r->streaming || r->tunnel_cb != NULL)))
+        return 0; /* a tunnel keeps the socket: nothing would flush the head */
+    c->corked = 1;
+    return MSG_MORE;
 }
 
 /* Sends what the handler built in the worker's scratch buffer; what the
@@ -795,10 +803,13 @@ static int response_done(struct hs_conn *c)
     if (c->out.size > 4096)
         buf_dispose(&c->out);
     if (c->close_after) {
-        if (c->linger || c->rlen > c->rpos)
+        if (c->linger || c->rlen > c->rpos) {
             start_linger(c);
-        else
+        } else {
+            if (c->corked)
+                shutdown(c->io.fd, SHUT_WR); /* the held bytes leave with the FIN */
             conn_close(c);
+        }
         return -1;
     }
     c->state = c->discard_left ? C_DISCARD : C_READ;

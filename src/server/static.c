@@ -428,7 +428,7 @@ static void serve_fd(hs_req_t *r, struct static_worker *sw, int fd, const struct
 static void serve_variant(hs_req_t *r, int fd, const struct variant_info *vi, void *arg)
 {
     (void)arg;
-    static filecache_t nocache; /* max 0: fc_put never keeps an entry */
+    static filecache_t nocache = { .ifd = -1 }; /* max 0: fc_put never keeps an entry */
     struct stat st;
     if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
         close(fd);

@@ -203,3 +203,32 @@ def test_last_response_leaves_with_the_fin(tmp_path, req):
     finally:
         cap.close()
         _stop(proc)
+
+
+def test_close_response_survives_unread_pipelined_input(tmp_path):
+    """A Connection: close answer held back for the FIN (MSG_MORE) must still
+    reach the client when the client sent more that the server never reads:
+    close() alone would reset the connection and drop the held bytes. The
+    PUT's answer comes from a disk job, so the pipelined GET has arrived,
+    unread, by then."""
+    port = free_port()
+    proc = _serve(["--listen", f"127.0.0.1:{port}", "--writable"], tmp_path, port)
+    try:
+        for i in range(50):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"PUT /x%d HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                          b"Connection: close\r\n\r\nhello" % i)
+                s.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                got = b""
+                try:
+                    while True:
+                        chunk = s.recv(65536)
+                        if not chunk:
+                            break
+                        got += chunk
+                except ConnectionResetError:
+                    pass
+            assert got.startswith(b"HTTP/1.1 201 "), (i, got[:60])
+            assert (tmp_path / f"x{i}").read_bytes() == b"hello"
+    finally:
+        _stop(proc)
