@@ -22,21 +22,6 @@ static const slice_t rewritten_names[] = {
 };
 #undef NAME
 
-/* a equals the lower-case name, without case. */
-static int name_is(slice_t a, slice_t lower)
-{
-    if (a.len != lower.len)
-        return 0;
-    for (size_t i = 0; i < a.len; i++) {
-        unsigned char x = (unsigned char)a.p[i];
-        if (x >= 'A' && x <= 'Z')
-            x |= 0x20;
-        if (x != (unsigned char)lower.p[i])
-            return 0;
-    }
-    return 1;
-}
-
 static int conn_token(slice_t e, void *arg)
 {
     struct hop_conn *hc = arg;
@@ -53,7 +38,7 @@ void hop_conn_collect(const http_field_t *fields, size_t n, struct hop_conn *hc)
     hc->n = 0;
     hc->overflow = 0;
     for (size_t i = 0; i < n; i++)
-        if (name_is(fields[i].name, fixed_hop[0])) /* connection */
+        if (http_slice_ieq_n(fields[i].name, fixed_hop[0].p, fixed_hop[0].len)) /* connection */
             http_list_each(fields[i].value, conn_token, hc);
 }
 
@@ -76,7 +61,7 @@ static int slice_ieq2(slice_t a, slice_t b)
 int hop_is_hop(slice_t name, const struct hop_conn *hc)
 {
     for (size_t i = 0; i < sizeof fixed_hop / sizeof fixed_hop[0]; i++)
-        if (name_is(name, fixed_hop[i]))
+        if (http_slice_ieq_n(name, fixed_hop[i].p, fixed_hop[i].len))
             return 1;
     if (hc == NULL)
         return 0;
@@ -241,7 +226,7 @@ static void forwarded_host(struct out *o, slice_t h)
 static void join_fields(struct out *o, const http_request_t *req, slice_t name, int *any)
 {
     for (size_t i = 0; i < req->nfields; i++) {
-        if (!name_is(req->fields[i].name, name))
+        if (!http_slice_ieq_n(req->fields[i].name, name.p, name.len))
             continue;
         if (*any)
             ws(o, ", ");
@@ -257,10 +242,19 @@ int hop_via(char *out, size_t outlen, slice_t existing, int version, const char 
     return n < 0 || (size_t)n >= outlen ? -1 : n;
 }
 
+/* Via, Forwarded, X-Forwarded-For: the fields whose values we extend. */
+static int chains(slice_t name)
+{
+    for (size_t i = 1; i <= 3; i++)
+        if (http_slice_ieq_n(name, rewritten_names[i].p, rewritten_names[i].len))
+            return 1;
+    return 0;
+}
+
 static int rewritten(slice_t name)
 {
     for (size_t i = 0; i < sizeof rewritten_names / sizeof rewritten_names[0]; i++)
-        if (name_is(name, rewritten_names[i]))
+        if (http_slice_ieq_n(name, rewritten_names[i].p, rewritten_names[i].len))
             return 1;
     return 0;
 }
@@ -291,7 +285,7 @@ int hop_request_fields(const http_request_t *req, const struct hop_req_opts *opt
     for (size_t i = 0; i < req->nfields; i++) {
         if (rewritten(req->fields[i].name)) {
             need += req->fields[i].value.len + 2;
-            chained = 1;
+            chained |= chains(req->fields[i].name);
         }
     }
     buf_reset(scratch);
