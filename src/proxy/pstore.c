@@ -1,6 +1,7 @@
 /* pstore.c - cache storage: sharded index, LRU byte limit, disk files with
  * a CRC, atomic replacement and load-time checks. */
 #include "proxy/pstore.h"
+#include "core/fs.h"
 #include "proxy/hop.h"
 #include "proxy/limits.h"
 
@@ -237,8 +238,12 @@ static int count_body_file(pstore_t *s, pstore_obj_t *o)
     return rc;
 }
 
-static void uncount_body_file(pstore_t *s, pstore_obj_t *o)
+/* Undoes the budget and the count of a body file that was not kept. */
+static void give_back_body_file(pstore_t *s, pstore_obj_t *o)
 {
+    atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
+    if (s == NULL)
+        return;
     struct shard *sh = shard_of(s, o->hash);
     pthread_mutex_lock(&sh->mu);
     if (o->in_index) {
@@ -263,33 +268,20 @@ int pstore_obj_body_fd(pstore_t *s, pstore_obj_t *o)
         return -1; /* sent from memory; asked again at a later hit */
     }
     int fd = memfd_create("portico-proxy-body", MFD_CLOEXEC);
-    size_t off = 0;
-    while (fd >= 0 && off < o->body_len) {
-        ssize_t k = write(fd, o->body + off, (size_t)o->body_len - off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            close(fd);
-            fd = -1;
-            break;
-        }
-        off += (size_t)k;
+    if (fd >= 0 && fs_write_all(fd, o->body, (size_t)o->body_len) < 0) {
+        close(fd);
+        fd = -1;
     }
     int want = fd >= 0 ? fd + 1 : -1, expect = 0;
     if (!atomic_compare_exchange_strong_explicit(&o->body_fd, &expect, want, memory_order_acq_rel,
                                                  memory_order_acquire)) {
         if (fd >= 0)
             close(fd); /* another thread was first: use its file */
-        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
-        if (s != NULL)
-            uncount_body_file(s, o); /* counted by the first one */
+        give_back_body_file(s, o); /* counted by the first one */
         return expect > 0 ? expect - 1 : -1;
     }
-    if (fd < 0) {
-        atomic_fetch_sub_explicit(&body_files, 1, memory_order_relaxed);
-        if (s != NULL)
-            uncount_body_file(s, o);
-    }
+    if (fd < 0)
+        give_back_body_file(s, o);
     return fd;
 }
 

@@ -1594,8 +1594,8 @@ static const char *hs_name(const struct hs_config *cfg)
 /* Listener options that accepted sockets inherit (Linux copies the
  * listener's TCP state into each child, test_sock.c checks it), so that
  * no accept pays a setsockopt(): TCP_NODELAY, and the congestion control.
- * BBR needs pacing, and without
- * the fq qdisc the kernel paces each socket with its own timer. Between
+ * BBR needs pacing, and without the fq qdisc the kernel paces each socket
+ * with its own timer. Between
  * two processes of one host there is no bottleneck to pace for, and that
  * timer made a 1 MiB response cost 2-6 times the CPU, at random by run
  * (bench/http.sh). So by default a listener on a loopback address that
